@@ -1,0 +1,5 @@
+import sys
+
+from adowner.cli import main
+
+sys.exit(main())

@@ -1,0 +1,9 @@
+"""Subcommands of adowner.evaluation (registered by adowner.cli)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add this subpackage's subcommands to sub."""
