@@ -11,4 +11,11 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q "torch==${ADOWNER_TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# Headless Chromium renders the HTML reports in the tests (they skip without it). Best effort:
+# only as root with apt, and never fatal; set ADOWNER_SKIP_CHROMIUM=1 to leave it out.
+if [ -z "${ADOWNER_SKIP_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+        || echo "adowner: could not install chromium; report-rendering tests will be skipped" >&2
+fi
 echo "adowner: environment ready in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
