@@ -56,5 +56,5 @@ def test_save_and_load_round_trip_and_sentence_transformers(tiny_backbone, tmp_p
 
 
 def test_missing_folder_is_a_clear_error(tmp_path) -> None:
-    with pytest.raises(InputError, match="adowner_encoder.json"):
+    with pytest.raises(InputError, match=r"adowner_encoder\.json"):
         AuthorshipEncoder.from_pretrained(tmp_path)

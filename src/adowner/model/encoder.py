@@ -204,15 +204,16 @@ class AuthorshipEncoder(nn.Module):
                     "type": "sentence_transformers.models.Dense",
                 }
             )
+        norm_dir = f"{len(modules)}_Normalize"
         modules.append(
             {
                 "idx": len(modules),
                 "name": str(len(modules)),
-                "path": f"{len(modules)}_Normalize",
+                "path": norm_dir,
                 "type": "sentence_transformers.models.Normalize",
             }
         )
-        (out / modules[-1]["path"]).mkdir(exist_ok=True)
+        (out / norm_dir).mkdir(exist_ok=True)
         write_json(modules, out / "modules.json")
         write_json(
             {"max_seq_length": self.max_length, "do_lower_case": False},

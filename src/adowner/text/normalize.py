@@ -51,7 +51,23 @@ __all__ = ["NormalizerConfig", "StyleNormalizer"]
 
 # Words of Unicode emoji names that add length but little meaning.
 _NAME_STOP = frozenset(
-    ["a", "an", "the", "of", "with", "and", "sign", "symbol", "face", "black", "white", "heavy", "medium", "small", "large"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "with",
+        "and",
+        "sign",
+        "symbol",
+        "face",
+        "black",
+        "white",
+        "heavy",
+        "medium",
+        "small",
+        "large",
+    ]
 )
 # Code points dropped outright: variation selectors, zero-width joiner, skin-tone modifiers.
 _INVISIBLE = re.compile("[\ufe0e\ufe0f\u200d\U0001f3fb-\U0001f3ff]")
@@ -110,15 +126,13 @@ class StyleNormalizer:
         self.config = config
         c = config
         self._punct_run = (
-            re.compile(r"([^\w\s])\1{%d,}" % c.max_punct_run) if c.max_punct_run else None
+            re.compile(rf"([^\w\s])\1{{{c.max_punct_run},}}") if c.max_punct_run else None
         )
         self._letter_run = (
-            re.compile(r"([^\W\d_])\1{%d,}" % c.max_letter_run) if c.max_letter_run else None
+            re.compile(rf"([^\W\d_])\1{{{c.max_letter_run},}}") if c.max_letter_run else None
         )
         self._emoji_run = (
-            re.compile("(%s)\\1{%d,}" % (_EMOJI.pattern, c.max_emoji_run))
-            if c.max_emoji_run
-            else None
+            re.compile(f"({_EMOJI.pattern})\\1{{{c.max_emoji_run},}}") if c.max_emoji_run else None
         )
 
     # ------------------------------------------------------------------ public API
