@@ -1,0 +1,321 @@
+"""``link``: from ads (and optionally chain data) to owner groups, evidence, indicators, report.
+
+Steps, in order:
+
+1. read the ads through ``data.prepare.load_ads`` (masked text, hashed identifiers), unless the
+   file is already a prepared split;
+2. embed every ad with the exported model (``adowner.load``); the embeddings are cached in the
+   output folder, so a rerun with another threshold does not embed again;
+3. build the three kinds of edges (:mod:`text_edges`, :mod:`identifier_edges`,
+   :mod:`payment_edges`);
+4. form groups (:func:`groups.guarded_groups` by default, or plain connected components);
+5. compute indicators and write ``groups.parquet``, ``edges.parquet``, ``owners.parquet``,
+   ``ambiguous.parquet``, ``summary.json`` and ``report.html``, each atomically. Where the ads
+   carry ``true_owner`` (the synthetic marketplace), ``summary.json`` also has B-cubed and ARI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from adowner._io import atomic_open, write_json, write_parquet
+from adowner.errors import InputError
+from adowner.link.groups import connected_groups, guarded_groups
+from adowner.link.identifier_edges import identifier_edges
+from adowner.link.indicators import owner_indicators
+from adowner.link.payment_edges import payment_edges, resolve_columns
+from adowner.link.text_edges import text_edges
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+HARD_KINDS = ("phone", "email", "handle", "payment")
+METHODS = ("guarded", "components", "mutual-components")
+
+
+@dataclass
+class LinkResult:
+    """What :func:`run_link` produced; paths are set when it wrote to a folder."""
+
+    labels: np.ndarray
+    edges: pd.DataFrame
+    owners: pd.DataFrame
+    summary: dict[str, Any]
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def read_ads(path: str | Path) -> pd.DataFrame:
+    """The ads with masked ``text`` and hashed identifier lists (a prepared split, or via prepare)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file", path=str(path))
+    if path.suffix == ".parquet":
+        head = pd.read_parquet(path)
+        if {"ad_id", "text", "phones"} <= set(head.columns):
+            return head.reset_index(drop=True)  # already prepared: masked and hashed
+    from adowner.data.prepare import load_ads
+
+    loaded = load_ads([path])
+    df = loaded.ads if hasattr(loaded, "ads") else loaded.df
+    n_bad = len(getattr(loaded, "quarantine", []) or [])
+    if n_bad:
+        log.warning("%d ads of %s were quarantined by prepare's checks", n_bad, path)
+    return df.reset_index(drop=True)
+
+
+def calibrated_threshold(model_dir: str | Path, fpr: float) -> float:
+    """The cosine threshold at ``fpr`` from the model folder's ``adowner.json``."""
+    path = Path(model_dir) / "adowner.json"
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read the model's calibration ({exc})", path=str(path)) from exc
+    table = meta.get("thresholds") or meta.get("calibration", {}).get("thresholds") or {}
+    if isinstance(table, dict):
+        for key, value in table.items():
+            try:
+                key_fpr = float(
+                    str(key).removeprefix("fpr@").removeprefix("fpr_").removeprefix("fpr=")
+                )
+            except ValueError:
+                continue
+            if abs(key_fpr - fpr) < 1e-12:
+                return float(value["threshold"] if isinstance(value, dict) else value)
+    elif isinstance(table, list):
+        for item in table:
+            if abs(float(item.get("fpr", -1)) - fpr) < 1e-12:
+                return float(item["threshold"])
+    raise InputError(
+        f"no calibrated threshold at FPR {fpr:g} (pass --threshold, or re-export)",
+        path=str(path),
+        field="thresholds",
+    )
+
+
+def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None) -> np.ndarray:
+    """Embed with the exported model's fast path; reuse ``cache`` when model and texts match."""
+    key = hashlib.sha256()
+    key.update(str(Path(model_dir).resolve()).encode())
+    for t in texts:
+        key.update(t.encode("utf-8", "replace") + b"\0")
+    digest = key.hexdigest()
+    if cache is not None and cache.with_suffix(".json").exists() and cache.exists():
+        meta = json.loads(cache.with_suffix(".json").read_text(encoding="utf-8"))
+        if meta.get("key") == digest:
+            log.info("reusing embeddings from %s", cache)
+            return np.load(cache)
+    import adowner
+
+    model = adowner.load(str(model_dir))
+    emb = np.asarray(model.embed(texts), dtype=np.float32)
+    if cache is not None:
+        from adowner._io import atomic_path
+
+        with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, emb)
+        write_json(
+            {"key": digest, "n": len(texts), "model": str(model_dir)}, cache.with_suffix(".json")
+        )
+    return emb
+
+
+# ---------------------------------------------------------------------------- core
+
+
+def build_edges(
+    ads: pd.DataFrame,
+    emb: np.ndarray | None,
+    threshold: float | None,
+    *,
+    matches: pd.DataFrame | None = None,
+    k: int = 20,
+    mutual: bool = True,
+    index: str = "auto",
+    kinds: tuple[str, ...] = ("text", "identifier", "payment"),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All evidence edges (i < j, kind, score, mutual, detail) and the ambiguous payment matches."""
+    frames = []
+    ambiguous = pd.DataFrame()
+    if "text" in kinds and emb is not None and threshold is not None:
+        frames.append(text_edges(emb, threshold, k, mutual=mutual, index=index))
+    if "identifier" in kinds:
+        frames.append(identifier_edges(ads))
+    if "payment" in kinds and matches is not None:
+        pe, ambiguous = payment_edges(ads["ad_id"].astype(str).to_numpy(), matches)
+        frames.append(pe)
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        from adowner.link.text_edges import _empty
+
+        return _empty(), ambiguous
+    return pd.concat(frames, ignore_index=True), ambiguous
+
+
+def form_groups(
+    n: int, edges: pd.DataFrame, *, method: str = "guarded", min_density: float = 0.1
+) -> np.ndarray:
+    """Group labels from the fused edges (see :mod:`adowner.link.groups`)."""
+    hard = edges[edges["kind"].isin(HARD_KINDS)]
+    text = edges[edges["kind"] == "text"]
+    if method == "components":
+        return connected_groups(n, (edges["i"], edges["j"]))
+    if method == "mutual-components":
+        text = text[text["mutual"]]
+        return connected_groups(n, (hard["i"], hard["j"]), (text["i"], text["j"]))
+    if method == "guarded":
+        return guarded_groups(
+            n, (hard["i"], hard["j"]), (text["i"], text["j"]), min_density=min_density
+        )
+    raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+
+
+def payments_table(matches: pd.DataFrame | None, ads: pd.DataFrame) -> pd.DataFrame | None:
+    """Per uniquely matched ad: ``ad_id``, ``wallet_cluster``, ``paid_usd`` (for indicators)."""
+    if matches is None or not len(matches):
+        return None
+    col = resolve_columns(matches)
+    status = matches[col["status"]].astype(str).str.lower()
+    m = matches[status == "unique"]
+    out = pd.DataFrame({"ad_id": m["ad_id"].astype(str), "wallet_cluster": m[col["cluster"]]})
+    if col["usd"]:
+        out["paid_usd"] = pd.to_numeric(m[col["usd"]], errors="coerce").to_numpy()
+    elif "price_usd" in ads:
+        price = ads.set_index(ads["ad_id"].astype(str))["price_usd"]
+        out["paid_usd"] = pd.to_numeric(price.reindex(out["ad_id"]), errors="coerce").to_numpy()
+    return out.reset_index(drop=True)
+
+
+def score_groups(labels: np.ndarray, ads: pd.DataFrame) -> dict[str, float] | None:
+    """B-cubed and ARI against ``true_owner`` where the ads carry it."""
+    if "true_owner" not in ads or ads["true_owner"].isna().all():
+        return None
+    from adowner.evaluation.metrics import grouping_metrics
+
+    known = ads["true_owner"].notna().to_numpy()
+    return grouping_metrics(labels[known], ads["true_owner"].astype(str).to_numpy()[known])
+
+
+def run_link(
+    ads: pd.DataFrame,
+    emb: np.ndarray | None,
+    threshold: float | None,
+    *,
+    matches: pd.DataFrame | None = None,
+    out: str | Path | None = None,
+    k: int = 20,
+    method: str = "guarded",
+    min_density: float = 0.1,
+    index: str = "auto",
+    report: bool = True,
+    report_top: int = 50,
+    extra_summary: dict[str, Any] | None = None,
+) -> LinkResult:
+    """Edges, groups, indicators and (with ``out``) the written outputs and report."""
+    t0 = time.perf_counter()
+    edges, ambiguous = build_edges(
+        ads, emb, threshold, matches=matches, k=k, mutual=method != "components", index=index
+    )
+    t_edges = time.perf_counter() - t0
+    labels = form_groups(len(ads), edges, method=method, min_density=min_density)
+    owners = owner_indicators(ads, labels, edges, payments_table(matches, ads))
+    counts = edges["kind"].value_counts().to_dict() if len(edges) else {}
+    summary: dict[str, Any] = {
+        "n_ads": len(ads),
+        "n_groups": int(labels.max(initial=-1) + 1),
+        "n_groups_2plus": int((owners["n_ads"] >= 2).sum()),
+        "largest_group": int(owners["n_ads"].max()) if len(owners) else 0,
+        "edges": {str(k_): int(v) for k_, v in counts.items()},
+        "ambiguous_matches": len(ambiguous),
+        "method": method,
+        "min_density": min_density,
+        "k": k,
+        "text_threshold": threshold,
+        "seconds_edges": round(t_edges, 2),
+        "seconds_total": round(time.perf_counter() - t0, 2),
+        **(extra_summary or {}),
+    }
+    metrics = score_groups(labels, ads)
+    if metrics:
+        summary["metrics_vs_true_owner"] = {k_: round(v, 4) for k_, v in metrics.items()}
+    result = LinkResult(labels, edges, owners, summary)
+    if out is not None:
+        result.paths = write_outputs(result, ads, ambiguous, Path(out), report, report_top)
+    return result
+
+
+def write_outputs(
+    result: LinkResult,
+    ads: pd.DataFrame,
+    ambiguous: pd.DataFrame,
+    out: Path,
+    report: bool = True,
+    report_top: int = 50,
+) -> dict[str, Path]:
+    """Write the tables, summary and report into ``out``, each file atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    ad_ids = ads["ad_id"].astype(str).to_numpy()
+    labels = result.labels
+    paths = {name: out / f"{name}.parquet" for name in ("groups", "edges", "owners", "ambiguous")}
+    write_parquet(pd.DataFrame({"ad_id": ad_ids, "group_id": labels}), paths["groups"])
+    e = result.edges
+    write_parquet(
+        pd.DataFrame(
+            {
+                "src": ad_ids[e["i"].to_numpy()],
+                "dst": ad_ids[e["j"].to_numpy()],
+                "kind": e["kind"].astype(str),
+                "score": e["score"].astype(np.float32),
+                "mutual": e["mutual"].astype(bool),
+                "detail": e["detail"].astype(str),
+                "same_group": labels[e["i"].to_numpy()] == labels[e["j"].to_numpy()],
+            }
+        ),
+        paths["edges"],
+    )
+    write_parquet(result.owners, paths["owners"])
+    amb = ambiguous.copy()
+    for c in amb.columns:  # candidate lists and the like: keep them readable in any tool
+        if amb[c].dtype == object:
+            amb[c] = amb[c].map(
+                lambda v: v if isinstance(v, str | type(None)) else json.dumps(v, default=str)
+            )
+    write_parquet(amb, paths["ambiguous"])
+    paths["summary"] = out / "summary.json"
+    write_json(result.summary, paths["summary"])
+    if report:
+        from adowner.link.report import render_report
+
+        page = render_report(
+            ads,
+            labels,
+            result.edges,
+            result.owners,
+            ambiguous=ambiguous,
+            summary=_flat(result.summary),
+            top=report_top,
+        )
+        paths["report"] = out / "report.html"
+        with atomic_open(paths["report"]) as fh:
+            fh.write(page)
+    return paths
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
