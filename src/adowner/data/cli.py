@@ -1,9 +1,134 @@
-"""Subcommands of adowner.data (registered by adowner.cli)."""
+"""Subcommands of adowner.data (registered by adowner.cli): ``adowner prepare``."""
 
 from __future__ import annotations
 
 import argparse
 
+PREPARE_EPILOG = """\
+adapters (--adapter, default auto):
+  auto     agora for a CSV with columns vendor,product,description; beer for a .xml file;
+           generic otherwise
+  generic  CSV/TSV, JSONL, Parquet or XLSX with canonical columns: ad_id, title, body (or text),
+           posted_at, site, location, price_usd, price_btc, owner, persona, true_owner
+           (rename others with --map NAME_IN_FILE=CANONICAL, e.g. --map vendor=owner)
+  agora    the Agora vendor listings (vendor -> owner, price in BTC, date)
+  beer     a Stack Exchange Posts.xml dump (OwnerUserId -> owner, HTML body -> text)
+
+owner labels:
+  the file's `owner` column (or the column named by --owner-column, e.g. true_owner to
+  evaluate on the simulator's ground truth); without one, owners are derived from shared
+  phones, e-mails, URLs and handles (connected components).
+
+identifiers are masked in the text ([PHONE], [EMAIL], [URL], [HANDLE]) and kept as salted
+hashes; the default salt is public, not a secret: pass --salt for real data.
+
+example:
+  adowner prepare ../shared/data/authorship/agora_vendor_listings_2014-01.csv --out runs/prepared/agora
+  adowner prepare runs/sim/ads.parquet --owner-column true_owner --out runs/prepared/sim-true
+"""
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this subpackage's subcommands to sub."""
+    p = sub.add_parser(
+        "prepare",
+        help="validate, mask identifiers, label owners, dedup and split ads by owner",
+        description="Read ad files, quarantine bad rows, mask identifiers, label owners, "
+        "drop duplicates and write owner-disjoint train/val/test Parquet splits.",
+        epilog=PREPARE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="ad files (csv, tsv, jsonl, parquet, xlsx, xml)"
+    )
+    p.add_argument("--out", required=True, help="output folder (replaced atomically)")
+    p.add_argument(
+        "--adapter", default="auto", choices=("auto", "generic", "agora", "beer"), help="see below"
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="rename a column, e.g. --map vendor=owner (repeatable)",
+    )
+    p.add_argument(
+        "--config", help="YAML of data settings (default configs/data/default.yaml keys)"
+    )
+    p.add_argument("--owner-column", help="column to use as the owner label (e.g. true_owner)")
+    p.add_argument("--salt", help="salt of identifier hashes (default: a public, non-secret salt)")
+    p.add_argument("--region", help="phone region for numbers without a country code (default US)")
+    p.add_argument("--max-chars", type=int, help="cut longer texts (default 20000)")
+    p.add_argument(
+        "--near-dup-threshold", type=float, help="Jaccard of char 5-grams for near-dups (0.9)"
+    )
+    p.add_argument("--no-dedup", action="store_true", help="keep duplicates (dup_group still set)")
+    p.add_argument(
+        "--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="owner fractions"
+    )
+    p.add_argument("--seed", type=int, help="seed of the owner split (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_prepare)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import json
+
+    from adowner.data.prepare import prepare
+    from adowner.data.readers import parse_column_map
+    from adowner.data.schema import DataConfig
+
+    settings: dict[str, object] = {}
+    if args.config:
+        import yaml
+
+        from adowner.errors import InputError
+
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                settings = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise InputError(
+                f"cannot read data config ({type(exc).__name__})", path=args.config
+            ) from None
+        if not isinstance(settings, dict):
+            raise InputError("data config must be a mapping", path=args.config)
+    overrides = {
+        "owner_column": args.owner_column,
+        "salt": args.salt,
+        "region": args.region,
+        "max_chars": args.max_chars,
+        "near_dup_threshold": args.near_dup_threshold,
+        "split": tuple(args.split) if args.split else None,
+        "seed": args.seed,
+    }
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.no_dedup:
+        settings["dedup"] = False
+    if args.no_progress:
+        settings["show_progress"] = False
+    config = DataConfig.from_dict(settings)
+    summary = prepare(
+        args.inputs,
+        args.out,
+        adapter=args.adapter,
+        column_map=parse_column_map(args.map),
+        config=config,
+    )
+    brief = {
+        k: summary[k]
+        for k in (
+            "read",
+            "kept",
+            "quarantined",
+            "duplicates_dropped",
+            "written",
+            "owner_source",
+            "owners",
+            "ads_per_owner",
+        )
+    }
+    brief["splits"] = {k: (v["owners"], v["ads"]) for k, v in summary["splits"].items()}
+    print(json.dumps(brief))
+    print(f"wrote {args.out}/{{train,val,test}}.parquet, quarantine.jsonl, summary.json")
+    return 0
