@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 DEFAULT_MAX_POS_PER_OWNER = 5000
+_ENUMERATE_MAX = 5_000_000  # all pairs of up to ~3,160 ads are listed when most are wanted
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
@@ -82,6 +83,14 @@ def _negative_pairs(
     sizes = np.bincount(owner).astype(np.float64)
     possible = int((n * (n - 1) - (sizes * (sizes - 1)).sum()) // 2)
     n_wanted = min(n_wanted, possible)
+    if n_wanted * 4 > possible and n * (n - 1) // 2 <= _ENUMERATE_MAX:
+        # A large share of all pairs is wanted: list them and draw without replacement
+        # (rejection sampling would crawl collecting the last few).
+        a, b = np.triu_indices(n, k=1)
+        ok = (owner[a] != owner[b]) & (dup[a] != dup[b])
+        keys = a[ok].astype(np.int64) * n + b[ok]
+        keys = keys[rng.permutation(len(keys))[:n_wanted]]
+        return keys // n, keys % n
     keys = np.empty(0, dtype=np.int64)
     stalled = 0
     while len(keys) < n_wanted and stalled < 20:

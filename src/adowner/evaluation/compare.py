@@ -1,0 +1,79 @@
+"""``compare``: evaluate several models on one dataset and write one table, ROC and report.
+
+Each model is evaluated into ``OUT/models/<name>/`` by
+:func:`adowner.evaluation.runner.evaluate_model`. A model whose folder already holds a finished
+run with the same settings (model, data, seed, ratio, bootstrap) is not rescored, so an
+interrupted ``compare`` resumes where it stopped. Then :func:`adowner.evaluation.report.write_report`
+writes ``table.md``, ``table.csv``, ``roc.png`` and ``report.html``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from adowner.errors import InputError
+from adowner.evaluation.data import EvalData
+from adowner.evaluation.report import write_report
+from adowner.evaluation.runner import evaluate_model
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+
+def model_slug(spec: str) -> str:
+    """A folder name for a model spec (paths become their last parts)."""
+    base = spec.rstrip("/").replace("\\", "/")
+    if "/" in base:
+        base = "-".join(base.split("/")[-2:])
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("_") or "model"
+
+
+def _finished(folder: Path, settings: dict[str, object]) -> bool:
+    try:
+        details = json.loads((folder / "details.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        (folder / "metrics.json").is_file()
+        and (folder / "scores.npz").is_file()
+        and all(details.get(k) == v for k, v in settings.items())
+    )
+
+
+def compare_models(
+    specs: list[str],
+    data: EvalData,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    neg_ratio: int = 20,
+    bootstrap: int = 200,
+) -> list[tuple[str, Path]]:
+    """Evaluate each spec (resuming finished ones) and write the comparison files to ``out``."""
+    if not specs:
+        raise InputError("give at least one model", field="--models")
+    out = Path(out)
+    runs: list[tuple[str, Path]] = []
+    seen: set[str] = set()
+    for spec in specs:
+        slug = model_slug(spec)
+        if slug in seen:
+            raise InputError(f"model {spec!r} given twice", field="--models")
+        seen.add(slug)
+        folder = out / "models" / slug
+        settings = {
+            "model": spec,
+            "data": data.source,
+            "seed": seed,
+            "neg_ratio": neg_ratio,
+            "bootstrap": bootstrap,
+        }
+        if _finished(folder, settings):
+            log.info("%s: already evaluated in %s, reusing", spec, folder)
+        else:
+            evaluate_model(spec, data, folder, seed=seed, neg_ratio=neg_ratio, bootstrap=bootstrap)
+        runs.append((spec, folder))
+    write_report(runs, out, data.source)
+    return runs

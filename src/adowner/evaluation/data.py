@@ -1,0 +1,157 @@
+"""Load the ads to evaluate on: a folder written by ``prepare``, or one labelled file.
+
+* **Prepared folder** (``DIR/test.parquet``, ``DIR/train.parquet``, ``DIR/val.parquet``, the
+  contract of docs/ARCHITECTURE.md): test is scored, train fits the baselines, val chooses the
+  grouping threshold.
+* **One file** (CSV/JSONL/Parquet/XLSX, read by :func:`adowner.data.readers.read_table`) with a
+  ``text`` column (or ``title`` and ``body``) and the label column; ``--train FILE`` likewise.
+  ``dup_group`` is used where present; otherwise every ad is its own group.
+
+Rows without text or label cannot be scored: they are written to ``OUT/quarantine.jsonl``
+(masked) and counted, never dropped silently.
+
+================  ===============================================================
+column            meaning
+================  ===============================================================
+``text``          the ad (title + "\\n" + body); built from title/body if absent
+``owner``         label (``--label-column`` picks another, e.g. ``true_owner``)
+``dup_group``     near-duplicate group (optional)
+================  ===============================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from adowner.errors import InputError
+
+
+@dataclass
+class EvalData:
+    test: pd.DataFrame
+    train: pd.DataFrame | None
+    val: pd.DataFrame | None
+    source: str
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    from adowner.data.readers import read_table
+
+    table = read_table(path)
+    frame = table.frame
+    if "_row" not in frame:
+        frame = frame.assign(_row=range(1, len(frame) + 1))
+    return frame
+
+
+def _normalise(
+    df: pd.DataFrame, path: Path, label: str, quarantine: list[dict[str, Any]]
+) -> pd.DataFrame:
+    if "text" not in df:
+        if "title" in df and "body" in df:
+            df = df.assign(
+                text=df["title"].fillna("").astype(str) + "\n" + df["body"].fillna("").astype(str)
+            )
+        else:
+            raise InputError(
+                f"no 'text' column (nor 'title' and 'body'); columns are {sorted(map(str, df.columns))}",
+                path=str(path),
+                field="text",
+            )
+    if label not in df:
+        raise InputError(
+            f"no label column {label!r} (see --label-column); columns are {sorted(map(str, df.columns))}",
+            path=str(path),
+            field=label,
+        )
+    if "_row" not in df:
+        df = df.assign(_row=range(1, len(df) + 1))
+    text = df["text"]
+    owner = df[label]
+    bad = (
+        text.isna()
+        | (text.astype(str).str.strip() == "")
+        | owner.isna()
+        | (owner.astype(str).str.strip() == "")
+    )
+    for _, row in df[bad].iterrows():
+        fld = "text" if pd.isna(row["text"]) or not str(row["text"]).strip() else label
+        quarantine.append(
+            {"file": str(path), "row": int(row["_row"]), "field": fld, "reason": f"empty {fld}"}
+        )
+    df = df[~bad].copy()
+    out = pd.DataFrame(
+        {
+            "text": df["text"].astype(str).to_numpy(),
+            "owner": df[label].astype(str).to_numpy(),
+            "dup_group": (
+                df["dup_group"].astype(str).to_numpy()
+                if "dup_group" in df
+                else [f"row{r}" for r in df["_row"]]
+            ),
+        }
+    )
+    if "ad_id" in df:
+        out["ad_id"] = df["ad_id"].astype(str).to_numpy()
+    return out
+
+
+def load_eval_data(data: str, train: str | None = None, label_column: str = "owner") -> EvalData:
+    """Read ``--data`` (and ``--train``); ``InputError`` naming the path when unusable."""
+    p = Path(data)
+    quarantine: list[dict[str, Any]] = []
+    if p.is_dir():
+        test_path = p / "test.parquet"
+        if not test_path.is_file():
+            raise InputError(
+                "not a prepared folder: test.parquet is missing (run `adowner prepare` first)",
+                path=str(p),
+                field="--data",
+            )
+        splits = {}
+        for name in ("test", "train", "val"):
+            sp = p / f"{name}.parquet"
+            splits[name] = (
+                _normalise(pd.read_parquet(sp), sp, label_column, quarantine)
+                if sp.is_file()
+                else None
+            )
+        if train:
+            splits["train"] = _normalise(_read(Path(train)), Path(train), label_column, quarantine)
+        test = splits["test"]
+        assert test is not None
+        ev = EvalData(test, splits["train"], splits["val"], str(p), quarantine)
+    elif p.is_file():
+        test = _normalise(_read(p), p, label_column, quarantine)
+        tr = (
+            _normalise(_read(Path(train)), Path(train), label_column, quarantine) if train else None
+        )
+        ev = EvalData(test, tr, None, str(p), quarantine)
+    else:
+        raise InputError("no such file or folder", path=str(p), field="--data")
+    if len(ev.test) == 0:
+        raise InputError("no usable rows to evaluate", path=str(p), field="--data")
+    if ev.train is not None:
+        shared = set(ev.train["owner"]) & set(ev.test["owner"])
+        if shared:
+            from adowner.log import get_logger
+
+            get_logger(__name__).warning(
+                "%d owners appear in both train and test: figures are not over unseen owners",
+                len(shared),
+            )
+    return ev
+
+
+def write_quarantine(rows: list[dict[str, Any]], path: Path) -> None:
+    from adowner._io import atomic_open
+
+    with atomic_open(path) as fh:
+        for r in rows:
+            fh.write(json.dumps(r) + "\n")

@@ -1,0 +1,95 @@
+"""Turn a ``--model`` spec into a scorer: a baseline, a training checkpoint or an exported folder.
+
+========================  ==========================================================
+spec                      loads
+========================  ==========================================================
+``paper-pairwise``        :mod:`adowner.evaluation.baselines.paper_pairwise`
+``tfidf-char``            :mod:`adowner.evaluation.baselines.tfidf_char`
+``zero-shot``             the packaged all-MiniLM-L6-v2, mean-pooled, untuned
+``zero-shot:PATH``        another Hugging Face encoder folder, untuned
+``PATH.ckpt``             ``adowner.model.checkpoint.load_encoder(PATH)``
+``DIR`` (adowner.json)    ``adowner.export.inference.load(DIR)``
+========================  ==========================================================
+
+This is the only module of ``adowner.evaluation`` that may import ``adowner.model`` or
+``adowner.export`` (docs/ARCHITECTURE.md), and only inside the function, so that the
+evaluation code never depends on training code at import time.
+
+Example
+-------
+>>> resolve_model("tfidf-char").name
+'tfidf-char'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from adowner.errors import InputError
+from adowner.evaluation.baselines import BASELINES
+
+
+def check_model_spec(spec: str) -> None:
+    """Raise the ``InputError`` that :func:`resolve_model` would, without loading anything."""
+    spec = spec.strip()
+    p = Path(spec)
+    if spec in BASELINES:
+        return
+    if spec.startswith("zero-shot:"):
+        if not (Path(spec.split(":", 1)[1]) / "config.json").is_file():
+            raise InputError(
+                "zero-shot:PATH needs a Hugging Face model folder with config.json",
+                path=spec.split(":", 1)[1],
+                field="--model",
+            )
+        return
+    if p.suffix == ".ckpt":
+        if not p.is_file():
+            raise InputError("checkpoint not found", path=spec, field="--model")
+        return
+    if p.is_dir() and (p / "adowner.json").is_file():
+        return
+    known = ", ".join(sorted(BASELINES))
+    raise InputError(
+        f"unknown model {spec!r}: expected a baseline ({known}, zero-shot:PATH), "
+        "a training checkpoint (.ckpt) or an exported model folder with adowner.json",
+        field="--model",
+    )
+
+
+def resolve_model(spec: str) -> Any:
+    """The scorer named by ``spec``; ``InputError`` naming the spec if it is none of the above."""
+    spec = spec.strip()
+    check_model_spec(spec)
+    if spec in BASELINES:
+        return BASELINES[spec]()
+    if spec.startswith("zero-shot:"):
+        path = spec.split(":", 1)[1]
+        from adowner.evaluation.baselines.zero_shot import ZeroShot
+
+        model = ZeroShot(path)
+        model.name = spec
+        return model
+    p = Path(spec)
+    if p.suffix == ".ckpt":
+        try:
+            from adowner.model.checkpoint import load_encoder
+        except ImportError as exc:
+            raise InputError(
+                f"cannot load checkpoints: adowner.model.checkpoint is unavailable ({exc})",
+                path=spec,
+                field="--model",
+            ) from exc
+        return load_encoder(p)
+    if p.is_dir() and (p / "adowner.json").is_file():
+        try:
+            from adowner.export.inference import load
+        except ImportError as exc:
+            raise InputError(
+                f"cannot load model folders: adowner.export.inference is unavailable ({exc})",
+                path=spec,
+                field="--model",
+            ) from exc
+        return load(p)
+    raise AssertionError(spec)  # check_model_spec accepted something not handled above

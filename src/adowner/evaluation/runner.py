@@ -1,0 +1,333 @@
+"""``evaluate``: score one model on the test split and write its metrics, in four steps.
+
+1. resolve the model (:func:`adowner.evaluation.resolve.resolve_model`) and fit it on train if
+   it learns (baselines);
+2. score the verification pairs (:func:`adowner.evaluation.pairs.sample_pairs`) and rank all
+   ads for each query (FAISS for dense embeddings, sparse products for TF-IDF, re-ranked
+   candidates for the pairwise classifier);
+3. group the test ads by average-linkage clustering at the threshold that maximises B-cubed F1
+   on val (:mod:`adowner.evaluation.grouping`);
+4. write ``metrics.json`` (the flat keys of the issue, intervals under ``ci``), ``metrics.md``,
+   ``details.json`` (threshold, notes, results by owner size, timings) and ``scores.npz`` (pair
+   scores and per-query results, so ``compare`` plots without rescoring).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adowner._io import atomic_open, atomic_path, write_json
+from adowner.errors import InputError
+from adowner.evaluation import grouping
+from adowner.evaluation import metrics as M
+from adowner.evaluation.data import EvalData, write_quarantine
+from adowner.evaluation.evaluator import pair_scores, verification_from_scores
+from adowner.evaluation.pairs import sample_pairs
+from adowner.evaluation.resolve import resolve_model
+from adowner.evaluation.scorer import needs_fit
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+METRIC_KEYS = (
+    *M.VERIFICATION_KEYS,
+    *M.RETRIEVAL_KEYS,
+    "bcubed_f1",
+    "ari",
+    "nmi",
+    "n_ads",
+    "n_owners",
+    "n_pos_pairs",
+    "n_neg_pairs",
+)
+SIZE_BUCKETS = ((2, 2), (3, 5), (6, 10), (11, 50), (51, None))
+
+
+def _bucket_name(lo: int, hi: int | None) -> str:
+    return f"{lo}+" if hi is None else (str(lo) if lo == hi else f"{lo}-{hi}")
+
+
+class _Scored:
+    """What a model gives on one split: pair scores, ranked lists, and a similarity matrix."""
+
+    def __init__(self, model: Any, texts: list[str], owners: np.ndarray, dups: np.ndarray):
+        import scipy.sparse as sp
+
+        from adowner.evaluation.baselines.tfidf_char import sparse_neighbors
+
+        n = len(texts)
+        self.queries = M.query_ids(owners, dups)
+        max_dup = int(np.bincount(M._codes(dups)).max()) if n else 1
+        depth = M.retrieval_depth(owners, dups) + max_dup
+        self.embeddings: Any = None
+        self.similarity: np.ndarray | None = None
+        if callable(getattr(model, "score_pairs", None)):
+            self.kind = "pairwise"
+            self.model, self.texts = model, texts
+            everyone = np.arange(n, dtype=np.int64)
+            try:
+                nb, nb_scores = model.neighbors(
+                    texts, everyone, max(depth, 100), return_scores=True
+                )
+            except TypeError:  # a pair scorer without scores: retrieval only
+                nb, nb_scores = model.neighbors(texts, everyone, max(depth, 100)), None
+            self.neighbors = nb[self.queries]
+            if nb_scores is not None and n <= grouping.MAX_ADS:
+                sim = np.zeros((n, n), dtype=np.float32)  # unranked pairs: similarity 0
+                rows = np.repeat(everyone, nb.shape[1])
+                ok = nb.ravel() >= 0
+                sim[rows[ok], nb.ravel()[ok]] = np.minimum(nb_scores.ravel()[ok], 1.0)
+                self.similarity = np.maximum(sim, sim.T)
+                np.fill_diagonal(self.similarity, 1.0)
+            return
+        self.kind = "embedding"
+        emb = model.embed(texts)
+        if sp.issparse(emb):
+            from sklearn.preprocessing import normalize
+
+            emb = sp.csr_matrix(normalize(emb), dtype=np.float32)
+            self.neighbors = sparse_neighbors(emb, self.queries, depth)
+            if n <= grouping.MAX_ADS:
+                self.similarity = np.asarray((emb @ emb.T).todense(), dtype=np.float32)
+        else:
+            emb = np.asarray(emb, dtype=np.float32)
+            if emb.ndim != 2 or len(emb) != n:
+                raise InputError(f"model returned embeddings of shape {emb.shape} for {n} ads")
+            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            self.neighbors = M.faiss_neighbors(emb, self.queries, depth)
+            if n <= grouping.MAX_ADS:
+                self.similarity = emb @ emb.T
+        self.embeddings = emb
+
+    def pair_scores(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        if self.kind == "pairwise":
+            return np.asarray(self.model.score_pairs(self.texts, i, j), dtype=np.float64)
+        return pair_scores(self.embeddings, i, j)
+
+
+def _columns(df: Any) -> tuple[list[str], np.ndarray, np.ndarray]:
+    return (
+        df["text"].astype(str).tolist(),
+        df["owner"].astype(str).to_numpy(),
+        df["dup_group"].astype(str).to_numpy(),
+    )
+
+
+def _by_owner_size(
+    owners: np.ndarray,
+    queries: np.ndarray,
+    per: dict[str, np.ndarray],
+    i: np.ndarray,
+    y: np.ndarray,
+    scores: np.ndarray,
+) -> list[dict[str, Any]]:
+    """Retrieval per query, and verification with each bucket's positives vs all negatives."""
+    _, inv, counts = np.unique(owners, return_inverse=True, return_counts=True)
+    size = counts[inv.ravel()]
+    neg = y == 0
+    rows = []
+    for lo, hi in SIZE_BUCKETS:
+        in_q = (size[queries] >= lo) & (True if hi is None else size[queries] <= hi)
+        pos = (y == 1) & (size[i] >= lo) & (True if hi is None else size[i] <= hi)
+        row: dict[str, Any] = {
+            "owner_size": _bucket_name(lo, hi),
+            "n_owners": len(np.unique(owners[queries][in_q])),
+            "n_queries": int(in_q.sum()),
+            "n_pos_pairs": int(pos.sum()),
+        }
+        if in_q.any():
+            row.update({k: float(per[k][in_q].mean()) for k in ("p@1", "r_precision", "mrr")})
+        if pos.any() and neg.any():
+            sel = pos | neg
+            v = M.verification_metrics(scores[sel], y[sel])
+            row.update(roc_auc=v["roc_auc"], **{"tpr@fpr=0.01": v["tpr@fpr=0.01"]})
+        rows.append(row)
+    return rows
+
+
+def evaluate_model(
+    spec: str,
+    data: EvalData,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    neg_ratio: int = 20,
+    bootstrap: int = 200,
+) -> dict[str, Any]:
+    """Evaluate ``spec`` on ``data.test``, write the files of the module docstring to ``out``."""
+    out = Path(out)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model = resolve_model(spec)
+    notes: list[str] = []
+    if needs_fit(model):
+        if data.train is None:
+            raise InputError(
+                f"model {spec!r} fits on a train split: give a prepared folder or --train FILE",
+                field="--train",
+            )
+        log.info("%s: fitting on %d train ads", spec, len(data.train))
+        model.fit(data.train)
+    notes.extend(getattr(model, "notes", []))
+    timings["fit_s"] = time.perf_counter() - t0
+
+    texts, owners, dups = _columns(data.test)
+    i, j, y = sample_pairs(owners, dups, neg_ratio=neg_ratio, seed=seed)
+    t0 = time.perf_counter()
+    log.info("%s: scoring %d test ads", spec, len(texts))
+    scored = _Scored(model, texts, owners, dups)
+    scores = scored.pair_scores(i, j) if len(i) else np.empty(0)
+    timings["score_s"] = time.perf_counter() - t0
+
+    metrics: dict[str, Any] = {}
+    ci: dict[str, list[float]] = {}
+    if y.any() and (y == 0).any():
+        ver, ci = verification_from_scores(scores, y, i, j, owners, bootstrap=bootstrap, seed=seed)
+        metrics.update(ver)
+    else:
+        notes.append("no same-owner pair in test: verification metrics do not apply")
+    per: dict[str, np.ndarray] = {}
+    if len(scored.queries):
+        per = M.per_query_retrieval(scored.queries, scored.neighbors, owners, dups)
+        metrics.update({k: float(v.mean()) for k, v in per.items()})
+        if bootstrap:
+            qcodes = M._codes(owners)[scored.queries]
+            ci.update(M.mean_bootstrap(per, qcodes, n_resamples=bootstrap, seed=seed))
+    else:
+        notes.append("no owner with two ads in test: retrieval metrics do not apply")
+
+    t0 = time.perf_counter()
+    group_info = _grouping(model, scored, owners, data, notes)
+    metrics.update({k: group_info[k] for k in ("bcubed_f1", "ari", "nmi") if k in group_info})
+    timings["group_s"] = time.perf_counter() - t0
+
+    metrics.update(
+        n_ads=len(texts),
+        n_owners=len(np.unique(owners)),
+        n_pos_pairs=int(y.sum()),
+        n_neg_pairs=int((y == 0).sum()),
+    )
+    ordered: dict[str, Any] = {k: metrics[k] for k in METRIC_KEYS if k in metrics}
+    if ci:
+        ordered["ci"] = {k: ci[k] for k in METRIC_KEYS if k in ci}
+    by_size = _by_owner_size(owners, scored.queries, per, i, y, scores) if per else []
+    details = {
+        "model": spec,
+        "data": data.source,
+        "seed": seed,
+        "neg_ratio": neg_ratio,
+        "bootstrap": bootstrap,
+        "kind": scored.kind,
+        "grouping": group_info,
+        "by_owner_size": by_size,
+        "notes": notes,
+        "n_quarantined": len(data.quarantine),
+        "timings": timings,
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "scores.npz") as tmp, open(tmp, "wb") as fh:
+        arrays: dict[str, Any] = {"i": i, "j": j, "y": y, "scores": scores}
+        arrays["queries"] = scored.queries
+        arrays.update({f"q_{k}": v for k, v in per.items()})
+        np.savez_compressed(fh, **arrays)
+    if data.quarantine:
+        write_quarantine(data.quarantine, out / "quarantine.jsonl")
+    write_json(details, out / "details.json")
+    with atomic_open(out / "metrics.md") as fh:
+        fh.write(metrics_markdown(ordered, details))
+    write_json(ordered, out / "metrics.json")  # last: its presence marks a finished run
+    return ordered
+
+
+def _grouping(
+    model: Any, scored: _Scored, owners: np.ndarray, data: EvalData, notes: list[str]
+) -> dict[str, Any]:
+    if scored.similarity is None:
+        notes.append(f"grouping skipped: more than {grouping.MAX_ADS} ads or no similarity matrix")
+        return {}
+    if data.val is None or data.val["owner"].nunique() < 2:
+        notes.append("grouping skipped: no val split to choose the clustering threshold on")
+        return {}
+    vtexts, vowners, vdups = _columns(data.val)
+    vscored = _Scored(model, vtexts, vowners, vdups)
+    if vscored.similarity is None:
+        notes.append("grouping skipped: val too large for a dense similarity matrix")
+        return {}
+    threshold, val_f1 = grouping.choose_threshold(vscored.similarity, vowners)
+    labels = grouping.cluster(scored.similarity, threshold)
+    g: dict[str, Any] = dict(M.grouping_metrics(labels, owners))
+    g.update(
+        threshold=threshold,
+        val_bcubed_f1=val_f1,
+        n_clusters=len(np.unique(labels)),
+        method="average-linkage agglomerative, cosine distance, threshold chosen on val",
+    )
+    return g
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def metrics_markdown(metrics: dict[str, Any], details: dict[str, Any]) -> str:
+    """The human-readable ``metrics.md``: one table of metrics with intervals, then notes."""
+    ci = metrics.get("ci", {})
+    lines = [
+        f"# {details['model']} on {details['data']}",
+        "",
+        "| metric | value | 95% CI (owner bootstrap) |",
+        "|---|---|---|",
+    ]
+    for k, v in metrics.items():
+        if k == "ci":
+            continue
+        interval = f"[{ci[k][0]:.4f}, {ci[k][1]:.4f}]" if k in ci else ""
+        lines.append(f"| {k} | {_fmt(v)} | {interval} |")
+    g = details.get("grouping") or {}
+    if g:
+        lines += [
+            "",
+            f"Grouping: {g['method']}; threshold {g['threshold']:.3f} "
+            f"(val B-cubed F1 {g['val_bcubed_f1']:.4f}), {g['n_clusters']} clusters; "
+            f"B-cubed precision {g['bcubed_precision']:.4f}, recall {g['bcubed_recall']:.4f}.",
+        ]
+    if details.get("by_owner_size"):
+        lines += [
+            "",
+            "## By owner size",
+            "",
+            "| owner size | owners | queries | p@1 | r_precision | mrr | tpr@fpr=0.01 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in details["by_owner_size"]:
+            lines.append(
+                "| "
+                + " | ".join(
+                    _fmt(r.get(k, ""))
+                    for k in (
+                        "owner_size",
+                        "n_owners",
+                        "n_queries",
+                        "p@1",
+                        "r_precision",
+                        "mrr",
+                        "tpr@fpr=0.01",
+                    )
+                )
+                + " |"
+            )
+    notes = details.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]
+    lines += [
+        "",
+        f"Pairs: every same-owner pair (never two ads of one dup_group) and {details['neg_ratio']} "
+        f"different-owner pairs per same-owner pair, seed {details['seed']}; intervals from "
+        f"{details['bootstrap']} owner resamples.",
+        "",
+    ]
+    return "\n".join(lines)
