@@ -43,7 +43,7 @@ COLUMNS = {
     "from": "location",
 }
 REQUIRED = ("vendor", "product", "description")
-CUT_MARKER = r"\s*\.\.\.\s*$"
+CUT_MARKER = r" \.\.\.$"  # the scraper's " ..."; an author's own "...." is left alone
 
 
 def read_agora(path: str | os.PathLike[str], column_map: dict[str, str] | None = None) -> RawTable:

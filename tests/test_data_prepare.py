@@ -1,0 +1,226 @@
+"""Readers, validation, quarantine accounting, prepare output and the `adowner prepare` CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from adowner.cli import main
+from adowner.data.prepare import load_ads, prepare
+from adowner.data.schema import DataConfig
+from adowner.errors import InputError
+
+CFG = DataConfig(show_progress=False)
+
+
+def _ads(n_owners: int = 12, per_owner: int = 4) -> pd.DataFrame:
+    rows = []
+    for o in range(n_owners):
+        for k in range(per_owner):
+            rows.append(
+                {
+                    "ad_id": f"a{o}-{k}",
+                    "title": f"Owner {o} ad {k}",
+                    "body": f"style{o} words {'x' * (o + 1)} number {k} call 202-555-01{o:02d}",
+                    "posted_at": f"2014-01-{k + 1:02d}T10:00:00",
+                    "price_usd": 100.0 + k,
+                    "vendor": f"v{o}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _write(df: pd.DataFrame, path) -> None:
+    suffix = path.suffix
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix == ".jsonl":
+        df.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    elif suffix == ".xlsx":
+        df.to_excel(path, index=False)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", ".xlsx"])
+def test_reader_round_trip_all_formats(tmp_path, suffix):
+    src = _ads(3, 2)
+    path = tmp_path / f"ads{suffix}"
+    _write(src, path)
+    loaded = load_ads([path], column_map={"vendor": "owner"}, config=CFG)
+    df = loaded.frame
+    assert loaded.counts["read"] == 6
+    assert loaded.counts["quarantined"] == 0
+    assert loaded.owner_source == "column:owner"
+    assert df["ad_id"].tolist() == src["ad_id"].tolist()
+    assert df["owner"].tolist() == src["vendor"].tolist()
+    assert df["title"].tolist() == src["title"].tolist()
+    # the body is masked and the phone is kept as a hash
+    assert all("[PHONE]" in b and "555" not in b for b in df["body"])
+    assert all(len(p) == 1 for p in df["phones"])
+    assert df["text"].iloc[0] == df["title"].iloc[0] + "\n" + df["body"].iloc[0]
+    assert str(df["posted_at"].dt.tz) == "UTC"
+    assert df["posted_at"].iloc[0] == pd.Timestamp("2014-01-01T10:00:00Z")
+    assert df["price_usd"].tolist() == src["price_usd"].tolist()
+
+
+def test_text_only_files_and_epoch_timestamps(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text(
+        '{"ad_id": "1", "text": "hello there", "posted_at": 1388534400}\n'
+        '{"ad_id": "2", "text": "second ad", "posted_at": "2014-01-01T01:00:00+01:00"}\n',
+        encoding="utf-8",
+    )
+    df = load_ads([path], config=CFG).frame
+    assert df["text"].tolist() == ["hello there", "second ad"]
+    assert (df["posted_at"] == pd.Timestamp("2014-01-01T00:00:00Z")).all()
+    assert "owner" not in df.columns
+
+
+BROKEN = (
+    b"ad_id,title,body,posted_at,price_usd\n"
+    b"1,Good ad,Fine body,2014-01-01,100\n"
+    b"2,,,2014-01-01,100\n"  # empty text
+    b"3,Bad time,body,not a date,100\n"  # unparseable timestamp
+    b"4,Negative,body call 202-555-0143,2014-01-01,-5\n"  # negative price (phone in text)
+    b"5,Words,body,2014-01-01,cheap\n"  # non-numeric price
+    b"1,Duplicate id,body,2014-01-01,100\n"  # duplicate ad_id
+    b"6,Long," + b"y" * 300 + b",2014-01-01,100\n"  # cut to max_chars, kept
+    b"7,Ctrl\x07 chars,bo\x00dy,2014-01-01,100\n"  # control characters removed, kept
+    b"8,Bad \xff\xfe bytes,body,2014-01-01,100\n"  # invalid UTF-8
+    b"9,Too,many,fields,2014-01-01,100\n"  # malformed row
+    b",No id,body,2014-01-01,100\n"  # missing ad_id
+    b"10,Epoch,body,1388534400,\n"  # fine: epoch seconds, no price
+)
+
+
+def test_quarantine_accounting_on_broken_rows(tmp_path):
+    path = tmp_path / "broken.csv"
+    path.write_bytes(BROKEN)
+    out = tmp_path / "out"
+    summary = prepare([path], out, config=DataConfig(max_chars=100, show_progress=False))
+    assert summary["read"] == 12
+    assert summary["read"] == summary["kept"] + summary["quarantined"]
+    assert summary["kept"] == 4
+    assert summary["quarantined_by_reason"] == {
+        "empty text": 1,
+        "unparseable timestamp": 1,
+        "negative price": 1,
+        "non-numeric price": 1,
+        "duplicate ad_id": 1,
+        "invalid UTF-8": 1,
+        "malformed row": 1,
+        "missing ad_id": 1,
+    }
+    assert summary["truncated"] == 1
+    assert summary["control_chars_removed"] == 1
+    records = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    assert len(records) == summary["quarantined"]
+    by_row = {r["row"]: r for r in records}
+    assert by_row[4]["field"] == "price_usd"
+    assert by_row[4]["file"] == str(path)
+    assert "[PHONE]" in by_row[4]["text_masked"]
+    assert "555" not in (out / "quarantine.jsonl").read_text()
+    assert by_row[9]["field"] == "title"
+    kept = pd.concat(pd.read_parquet(out / f"{s}.parquet") for s in ("train", "val", "test"))
+    assert sorted(kept["ad_id"]) == ["1", "10", "6", "7"]
+    assert kept.set_index("ad_id").loc["7", "text"] == "Ctrl chars\nbody"
+    assert len(kept.set_index("ad_id").loc["6", "text"]) == 100
+
+
+@pytest.mark.parametrize(
+    ("content", "name", "message"),
+    [
+        (b"", "empty.csv", "file is empty"),
+        (b"ad_id,title\n", "header.csv", "no rows"),
+        (b"PK\x03\x04garbage", "bad.parquet", "not a readable Parquet file"),
+        (b"ad_id,foo\n1,2\n", "nocol.csv", "missing column"),
+        (b"x", "ads.docx", "unsupported format"),
+        (b"PK\x03\x04garbage", "bad.xlsx", "not a readable XLSX file"),
+        (b"<html><body>no</body></html>", "posts.xml", "Posts.xml"),
+    ],
+)
+def test_unusable_files_raise_one_line_input_error(tmp_path, content, name, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError) as err:
+        load_ads([path], config=CFG)
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_owner_column_option(tmp_path):
+    df = _ads(3, 2)
+    df["true_owner"] = df["vendor"].str.upper()
+    path = tmp_path / "ads.parquet"
+    df.to_parquet(path)
+    loaded = load_ads([path], config=DataConfig(owner_column="true_owner", show_progress=False))
+    assert loaded.owner_source == "column:true_owner"
+    assert loaded.frame["owner"].tolist() == df["true_owner"].tolist()
+    with pytest.raises(InputError, match="--owner-column 'nope'"):
+        load_ads([path], config=DataConfig(owner_column="nope", show_progress=False))
+
+
+def test_prepare_derives_owners_and_writes_contract(tmp_path):
+    df = _ads(20, 3).drop(columns=["vendor"])
+    df["true_owner"] = [f"t{i // 6}" for i in range(len(df))]
+    path = tmp_path / "ads.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "prep"
+    summary = prepare([path], out, config=CFG)
+    assert summary["owner_source"] == "identifiers"
+    assert summary["owners"] == 20  # one phone per owner
+    assert summary["owners_by_joining_identifier"] == {"phones": 20}
+    parts = {s: pd.read_parquet(out / f"{s}.parquet") for s in ("train", "val", "test")}
+    for part in parts.values():
+        for col in ("ad_id", "text", "title", "body", "owner", "dup_group", "posted_at"):
+            assert col in part.columns
+        assert "true_owner" in part.columns
+        assert part["owner"].map(type).eq(str).all()
+    allp = pd.concat(parts.values())
+    assert len(allp) == summary["written"] == 60
+    # true_owner is carried untouched and is not what defined `owner`
+    assert sorted(allp["true_owner"].unique()) == sorted(df["true_owner"].unique())
+    assert summary["true_owners"] == 10
+    assert summary["owners_pure_in_true_owner"] == 1.0
+    assert sum(s["owners"] for s in summary["splits"].values()) == 20
+    assert "555" not in "".join(allp["text"])
+
+
+def test_cli_prepare_and_bad_file_error(tmp_path, capsys):
+    path = tmp_path / "ads.csv"
+    _ads(10, 3).to_csv(path, index=False)
+    out = tmp_path / "prep"
+    rc = main(["prepare", str(path), "--out", str(out), "--map", "vendor=owner", "--no-progress"])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["owner_source"] == "column:owner"
+    assert summary["owners"] == 10
+    assert summary["read"] == 30
+    capsys.readouterr()
+
+    bad = tmp_path / "empty.csv"
+    bad.write_text("")
+    rc = main(["prepare", str(bad), "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.count("\n") == 0
+    assert "Traceback" not in err
+    assert str(bad) in err
+    assert "empty" in err
+    assert not (tmp_path / "x").exists()
+
+    rc = main(["prepare", str(path), "--out", str(out), "--map", "nosuch=owner"])
+    assert rc == 2
+    assert "nosuch" in capsys.readouterr().err
+
+
+def test_cli_help_documents_adapters(capsys):
+    with pytest.raises(SystemExit):
+        main(["prepare", "--help"])
+    text = capsys.readouterr().out
+    for word in ("--adapter", "agora", "beer", "--owner-column", "true_owner", "--map"):
+        assert word in text
