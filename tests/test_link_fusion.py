@@ -240,7 +240,7 @@ def test_run_link_writes_outputs_and_masks_report(tmp_path):
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "202-555-0143" not in page
     assert page.count("class='group'") == 3
-    assert "data:image/png;base64," in page
+    assert page.count("<svg") == 3
     assert "http://" not in page
     assert "https://" not in page
 

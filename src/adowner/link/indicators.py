@@ -53,6 +53,16 @@ def split_location(loc: pd.Series) -> tuple[pd.Series, pd.Series]:
     return city, region
 
 
+def _distinct(d: pd.DataFrame, col: str, groups: pd.Index, limit: int | None = 20) -> pd.Series:
+    """Sorted distinct non-null values of ``col`` per group (the first ``limit``), [] if none."""
+    u = d[["group_id", col]].dropna().drop_duplicates().sort_values(["group_id", col])
+    lists = u.groupby("group_id")[col].agg(list)
+    if limit is not None:
+        lists = lists.map(lambda v: v[:limit])
+    full = lists.reindex(groups)
+    return full.map(lambda v: v if isinstance(v, list) else [])
+
+
 def owner_indicators(
     ads: pd.DataFrame,
     labels: np.ndarray,
@@ -92,8 +102,8 @@ def owner_indicators(
     out["span_days"] = span.round(2)
     # a group seen within one day counts one day, so the rate is never inflated by a short span
     out["ads_per_day"] = (out["n_ads"] / np.maximum(span.fillna(0.0), 1.0)).round(3)
-    out["personas"] = g["persona"].agg(lambda s: sorted(set(s.dropna()))[:20])
-    out["cities"] = g["city"].agg(lambda s: sorted(set(s.dropna()))[:20])
+    out["personas"] = _distinct(d, "persona", out.index)
+    out["cities"] = _distinct(d, "city", out.index)
 
     out["total_paid_usd"] = np.nan
     out["n_paid_ads"] = 0
@@ -105,16 +115,15 @@ def owner_indicators(
             out.loc[pg.size().index, "n_paid_ads"] = pg.size()
             if "paid_usd" in p:
                 out.loc[pg.size().index, "total_paid_usd"] = pg["paid_usd"].sum(min_count=1)
-            wc = pg["wallet_cluster"].agg(lambda s: sorted(set(map(str, s.dropna()))))
-            out.loc[wc.index, "wallet_clusters"] = pd.Series(wc.to_list(), index=wc.index)
+            p["wallet_cluster"] = p["wallet_cluster"].astype(str).where(p["wallet_cluster"].notna())
+            out["wallet_clusters"] = _distinct(p, "wallet_cluster", out.index, limit=None)
     out["n_wallet_clusters"] = out["wallet_clusters"].map(len)
 
     out["evidence"] = [[] for _ in range(len(out))]
     if edges is not None and len(edges):
         e = pd.DataFrame({"group_id": labels[edges["i"].to_numpy()], "kind": edges["kind"]})
         e = e[labels[edges["i"].to_numpy()] == labels[edges["j"].to_numpy()]]
-        ev = e.groupby("group_id")["kind"].agg(lambda s: sorted(set(s)))
-        out.loc[ev.index, "evidence"] = pd.Series(ev.to_list(), index=ev.index)
+        out["evidence"] = _distinct(e, "kind", out.index, limit=None)
 
     flags = []
     for r in out.itertuples():

@@ -55,23 +55,28 @@ class LinkResult:
 # ---------------------------------------------------------------------------- inputs
 
 
-def read_ads(path: str | Path) -> pd.DataFrame:
-    """The ads with masked ``text`` and hashed identifier lists (a prepared split, or via prepare)."""
+def read_ads(path: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """The ads with masked ``text`` and hashed identifier lists, and the quarantined rows.
+
+    A prepared split (Parquet with ``ad_id``, ``text`` and ``phones``) is used as it is; any
+    other file goes through ``data.prepare.load_ads`` (validate, mask, hash identifiers).
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("no such file", path=str(path))
     if path.suffix == ".parquet":
-        head = pd.read_parquet(path)
-        if {"ad_id", "text", "phones"} <= set(head.columns):
-            return head.reset_index(drop=True)  # already prepared: masked and hashed
+        import pyarrow.parquet as pq
+
+        if {"ad_id", "text", "phones"} <= set(pq.read_schema(path).names):
+            return pd.read_parquet(path).reset_index(drop=True), []
     from adowner.data.prepare import load_ads
 
     loaded = load_ads([path])
-    df = loaded.ads if hasattr(loaded, "ads") else loaded.df
-    n_bad = len(getattr(loaded, "quarantine", []) or [])
-    if n_bad:
-        log.warning("%d ads of %s were quarantined by prepare's checks", n_bad, path)
-    return df.reset_index(drop=True)
+    if loaded.quarantine:
+        log.warning(
+            "%d rows of %s were quarantined by prepare's checks", len(loaded.quarantine), path
+        )
+    return loaded.frame.reset_index(drop=True), loaded.quarantine
 
 
 def calibrated_threshold(model_dir: str | Path, fpr: float) -> float:
@@ -319,3 +324,113 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, object]:
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+# ---------------------------------------------------------------------------- command
+
+
+def write_quarantine(rows: list[dict[str, Any]], path: Path) -> None:
+    """Quarantined input rows, one JSON object a line (their text is already masked)."""
+    with atomic_open(path) as fh:
+        for row in rows:
+            fh.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+
+
+def read_matches(path: str | Path) -> pd.DataFrame:
+    """A ``chain match`` table; the columns are checked by :func:`resolve_columns`."""
+    try:
+        m = pd.read_parquet(path)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read matches ({exc})", path=str(path)) from exc
+    resolve_columns(m, str(path))
+    return m
+
+
+def match_payments(
+    ads: str | Path,
+    chain: str | Path,
+    rates: str | Path | None,
+    site_addresses: str | Path | None,
+    out: Path,
+    clusters: str | Path | None = None,
+) -> Path:
+    """Cluster the chain's addresses (if not done) and match ads to payments: ``out/matches.parquet``."""
+    from adowner.cli import main
+
+    if rates is None or site_addresses is None:
+        raise InputError("--chain needs --rates and --site-addresses", field="--chain")
+    chain = Path(chain)
+    if clusters is None:
+        clusters = out / "clusters.parquet"
+        if not clusters.exists() and main(["chain", "cluster", str(chain), "--out", str(clusters)]):
+            raise InputError("address clustering failed", path=str(chain))
+    matches = out / "matches.parquet"
+    argv = ["chain", "match", "--ads", str(ads), "--chain", str(chain), "--rates", str(rates)]
+    argv += [
+        "--site-addresses",
+        str(site_addresses),
+        "--clusters",
+        str(clusters),
+        "--out",
+        str(matches),
+    ]
+    if main(argv) != 0:
+        raise InputError("payment matching failed", path=str(chain))
+    return matches
+
+
+def link_command(
+    *,
+    ads: str | Path,
+    model: str | Path,
+    out: str | Path,
+    chain: str | Path | None = None,
+    rates: str | Path | None = None,
+    site_addresses: str | Path | None = None,
+    clusters: str | Path | None = None,
+    matches: str | Path | None = None,
+    fpr: float = 0.01,
+    threshold: float | None = None,
+    k: int = 20,
+    method: str = "guarded",
+    min_density: float = 0.1,
+    index: str = "auto",
+    top: int = 50,
+) -> dict[str, Any]:
+    """``adowner link``: read, embed, link and write everything into ``out``; return the summary."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if threshold is None:
+        threshold = calibrated_threshold(model, fpr)
+    frame, quarantine = read_ads(ads)
+    if frame.empty:
+        raise InputError("no usable ads (all rows quarantined)", path=str(ads))
+    write_quarantine(quarantine, out / "quarantine.jsonl")
+    match_table = None
+    if matches is not None:
+        match_table = read_matches(matches)
+    elif chain is not None:
+        match_table = read_matches(match_payments(ads, chain, rates, site_addresses, out, clusters))
+    log.info("embedding %d ads with %s", len(frame), model)
+    t0 = time.perf_counter()
+    emb = embed_ads(model, frame["text"].fillna("").astype(str).tolist(), out / "embeddings.npy")
+    t_embed = time.perf_counter() - t0
+    result = run_link(
+        frame,
+        emb,
+        threshold,
+        matches=match_table,
+        out=out,
+        k=k,
+        method=method,
+        min_density=min_density,
+        index=index,
+        report_top=top,
+        extra_summary={
+            "fpr": fpr,
+            "quarantined": len(quarantine),
+            "seconds_embed": round(t_embed, 2),
+            "model": str(model),
+        },
+    )
+    return result.summary

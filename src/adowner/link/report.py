@@ -3,7 +3,7 @@
 What it shows
     A table of all groups ranked by :mod:`adowner.link.indicators` (flags first, then size),
     then, for the top groups, a card each: the indicators, a picture (posting timeline and the
-    evidence graph, drawn with matplotlib/networkx and embedded as base64 PNG), the evidence
+    evidence graph, laid out by networkx, as inline SVG), the evidence
     edges with their kinds, scores and details, and the ads with their masked text. Ambiguous
     payment matches are listed at the end, since they joined nothing.
 
@@ -28,9 +28,7 @@ Example
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from collections.abc import Callable
 
 import numpy as np
@@ -65,41 +63,69 @@ def _masker() -> Callable[[str], str]:
     return mask_text
 
 
-def _figure(ads: pd.DataFrame, rows: np.ndarray, edges: pd.DataFrame) -> str:
-    """Timeline (ads per day) and evidence graph of one group, as a base64 PNG data URI."""
-    import matplotlib
+def _figure(ads: pd.DataFrame, rows: np.ndarray, edges: pd.DataFrame, max_nodes: int = 150) -> str:
+    """Timeline (ads per day) and evidence graph of one group, as inline SVG.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Hand-written SVG rather than matplotlib: a matplotlib figure with date ticks costs about a
+    second on a 2-core machine (a minute for 50 groups), these two drawings a few milliseconds.
+    The layout is networkx's spring layout; groups over ``max_nodes`` ads draw their first ones.
+    """
     import networkx as nx
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 2.8), dpi=72)
+    w, h, pad = 420, 170, 22
+    parts = [f"<svg width='{2 * w + 20}' height='{h}' role='img'>"]
+    # timeline: one bar a day between the first and the last ad
     if "posted_at" in ads:
         t = pd.to_datetime(ads["posted_at"].iloc[rows], utc=True, errors="coerce").dropna()
         if len(t):
-            per_day = t.dt.floor("D").value_counts().sort_index()
-            ax1.bar(
-                pd.DatetimeIndex(per_day.index).tz_localize(None), per_day.to_numpy(), width=0.8
+            day = (t.dt.floor("D") - t.min().floor("D")).dt.days.to_numpy()
+            counts = np.bincount(day)
+            bw = (w - 2 * pad) / len(counts)
+            top = counts.max()
+            for x, c in enumerate(counts):
+                if c:
+                    bh = (h - 2 * pad) * c / top
+                    parts.append(
+                        f"<rect x='{pad + x * bw:.1f}' y='{h - pad - bh:.1f}' "
+                        f"width='{max(bw - 0.5, 0.8):.1f}' height='{bh:.1f}' fill='#4c72b0'/>"
+                    )
+            first, last = t.min().strftime("%Y-%m-%d"), t.max().strftime("%Y-%m-%d")
+            parts.append(f"<text x='{pad}' y='{h - 6}' font-size='10'>{first}</text>")
+            parts.append(
+                f"<text x='{w - pad}' y='{h - 6}' font-size='10' text-anchor='end'>{last}</text>"
             )
-            ax1.tick_params(axis="x", labelrotation=30, labelsize=7)
-    ax1.set_title("ads per day", fontsize=9)
+            parts.append(f"<text x='{pad}' y='12' font-size='11'>ads per day (max {top})</text>")
+    # evidence graph
+    shown = set(rows[:max_nodes].tolist())
     g = nx.Graph()
-    g.add_nodes_from(rows.tolist())
+    g.add_nodes_from(sorted(shown))
     for i, j, kind in zip(edges["i"], edges["j"], edges["kind"], strict=True):
-        g.add_edge(int(i), int(j), kind=kind)
-    pos = nx.spring_layout(g, seed=0, k=None, iterations=30)
-    for kind, colour in KIND_COLOURS.items():
-        es = [(u, v) for u, v, k in g.edges(data="kind") if k == kind]
-        if es:
-            nx.draw_networkx_edges(g, pos, edgelist=es, edge_color=colour, ax=ax2, width=1.2)
-    nx.draw_networkx_nodes(g, pos, node_size=25, node_color="#333", ax=ax2)
-    ax2.set_title("evidence graph (colour = kind)", fontsize=9)
-    ax2.axis("off")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        if int(i) in shown and int(j) in shown:
+            g.add_edge(int(i), int(j), kind=kind)
+    pos = nx.spring_layout(g, seed=0, iterations=30) if len(g) > 1 else dict.fromkeys(g, (0.0, 0.0))
+    xy = np.array([pos[n] for n in g]) if len(g) else np.zeros((1, 2))
+    lo, span = xy.min(axis=0), np.maximum(np.ptp(xy, axis=0), 1e-9)
+
+    unit = (xy - lo) / span
+    xs = w + 20 + pad + unit[:, 0] * (w - 2 * pad)
+    ys = pad + unit[:, 1] * (h - 2 * pad)
+    where = {n: (float(xs[k]), float(ys[k])) for k, n in enumerate(g)}
+    at = where.__getitem__
+
+    for u, v, kind in g.edges(data="kind"):
+        (x1, y1), (x2, y2) = at(u), at(v)
+        parts.append(
+            f"<line x1='{x1:.1f}' y1='{y1:.1f}' x2='{x2:.1f}' y2='{y2:.1f}' "
+            f"stroke='{KIND_COLOURS.get(kind, '#777')}' stroke-width='1.3'/>"
+        )
+    for n in g:
+        cx, cy = at(n)
+        parts.append(f"<circle cx='{cx:.1f}' cy='{cy:.1f}' r='3' fill='#333'/>")
+    parts.append(
+        f"<text x='{w + 20 + pad}' y='12' font-size='11'>evidence graph (colour = kind)</text>"
+    )
+    parts.append("</svg>")
+    return "".join(parts)
 
 
 def _kind(kind: str) -> str:
@@ -110,11 +136,13 @@ def _kind(kind: str) -> str:
 def _fmt(v: object) -> str:
     if isinstance(v, list | tuple | np.ndarray):
         return html.escape(", ".join(map(str, v)))
+    if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return ""
     if isinstance(v, float):
-        return "" if np.isnan(v) else f"{v:,.2f}"
+        return f"{v:,.2f}"
     if isinstance(v, pd.Timestamp):
         return v.strftime("%Y-%m-%d %H:%M")
-    return html.escape("" if v is None or v is pd.NaT else str(v))
+    return html.escape(str(v))
 
 
 def render_report(
@@ -136,6 +164,17 @@ def render_report(
     ad_ids = ads["ad_id"].astype(str).to_numpy()
     text = ads["text"] if "text" in ads else ads.get("body", pd.Series([""] * len(ads)))
     texts = text.fillna("").astype(str).to_numpy()
+    posted = (
+        pd.to_datetime(ads["posted_at"], utc=True, errors="coerce")
+        if "posted_at" in ads
+        else pd.Series(pd.NaT, index=ads.index)
+    )
+    posted_s = posted.dt.strftime("%Y-%m-%d %H:%M").fillna("").to_numpy()
+    posted_ns = posted.to_numpy(dtype="datetime64[ns]")
+    persona = ads["persona"].to_numpy(dtype=object) if "persona" in ads else np.full(len(ads), "")
+    location = (
+        ads["location"].to_numpy(dtype=object) if "location" in ads else np.full(len(ads), "")
+    )
     members = pd.Series(np.arange(len(labels))).groupby(labels).apply(np.asarray)
     edge_group = labels[edges["i"].to_numpy()] if len(edges) else np.array([], dtype=np.int64)
 
@@ -145,7 +184,9 @@ def render_report(
         f"<h1>{html.escape(title)}</h1>",
         "<p class='muted'>Phone numbers and e-mail addresses are masked; identifiers are "
         "shown as salted hashes. Groups are ranked by flags (many personas, many cities, high "
-        "posting rate), then by size.</p>",
+        "posting rate), then by size. Edge kinds: "
+        + " ".join(_kind(k) for k in KIND_COLOURS)
+        + "</p>",
     ]
     if summary:
         out.append("<table id='summary'>")
@@ -188,9 +229,7 @@ def render_report(
             f"paid USD {_fmt(float(r['total_paid_usd']))} · wallet clusters "
             f"{_fmt(r['wallet_clusters']) or '—'}</p>"
         )
-        out.append(
-            f"<img alt='timeline and evidence graph of G{gid}' src='{_figure(ads, rows, ge)}'>"
-        )
+        out.append(f"<div class='figure' id='fig{gid}'>{_figure(ads, rows, ge)}</div>")
         if len(ge):
             out.append(f"<h4>Evidence ({len(ge)} edges)</h4><table class='edges'>")
             out.append("<tr><th>kind</th><th>ad</th><th>ad</th><th>score</th><th>detail</th></tr>")
@@ -205,18 +244,13 @@ def render_report(
         out.append(
             "<tr><th>ad</th><th>posted</th><th>persona</th><th>location</th><th>text</th></tr>"
         )
-        order = rows
-        if "posted_at" in ads:
-            t = pd.to_datetime(ads["posted_at"].iloc[rows], utc=True, errors="coerce")
-            order = rows[np.argsort(t.to_numpy(), kind="stable")]
+        order = rows[np.argsort(posted_ns[rows], kind="stable")]
         for i in order[:max_ads]:
             cells = [
                 _fmt(ad_ids[i]),
-                _fmt(pd.to_datetime(ads["posted_at"].iloc[i], utc=True))
-                if "posted_at" in ads
-                else "",
-                _fmt(ads["persona"].iloc[i]) if "persona" in ads else "",
-                _fmt(ads["location"].iloc[i]) if "location" in ads else "",
+                posted_s[i],
+                _fmt(persona[i]),
+                _fmt(location[i]),
                 f"<div class='text'>{html.escape(mask(texts[i][:600]))}</div>",
             ]
             out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
