@@ -50,15 +50,13 @@ from bitcoin.core import CBlock, CTransaction, b2lx, x
 
 from adowner._io import atomic_open, atomic_path, write_json
 from adowner.chain.address import input_address, script_address
-from adowner.chain.schema import SCHEMAS, SCRIPT_TYPE_ALIASES
+from adowner.chain.schema import COINBASE_TXID, COINBASE_VOUT, SCHEMAS, SCRIPT_TYPE_ALIASES
 from adowner.errors import InputError
 from adowner.log import get_logger
 from adowner.progress import track
 
 log = get_logger(__name__)
 
-COINBASE_TXID = "0" * 64
-COINBASE_VOUT = 0xFFFFFFFF
 MAGICS = {
     bytes.fromhex("f9beb4d9"): "mainnet",
     bytes.fromhex("0b110907"): "testnet",
@@ -522,7 +520,7 @@ def read_mempool_log(path: str | os.PathLike[str]) -> pd.DataFrame:
                 bad += 1
                 log.warning("%s line %d: not a mempool log record; skipped", path, lineno)
     df = pd.DataFrame(recs, columns=["txid", "first_seen"])
-    df["first_seen"] = pd.to_datetime(df["first_seen"], utc=True, format="ISO8601")
+    df["first_seen"] = pd.to_datetime(df["first_seen"], utc=True, format="ISO8601").dt.floor("us")
     df = df.groupby("txid", as_index=False).agg(first_seen=("first_seen", "min"))
     df.attrs["bad_lines"] = bad
     return df
@@ -592,7 +590,9 @@ def ingest(
         coinbase_inputs=int((~spending).sum()),
         inputs_unresolved=int((spending & inputs["address"].isna()).sum()),
         # A check on chain.address: derived input addresses that the spent output contradicts.
-        script_disagrees_with_spent_output=inputs.attrs.get("script_disagrees_with_spent_output", 0),
+        script_disagrees_with_spent_output=inputs.attrs.get(
+            "script_disagrees_with_spent_output", 0
+        ),
         input_address_sources={
             str(k): int(v) for k, v in inputs.loc[spending, "address_source"].value_counts().items()
         },

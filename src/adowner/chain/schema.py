@@ -23,6 +23,10 @@ import pyarrow as pa
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
+# A coinbase input is a row with this null outpoint (as in Bitcoin Core); it has no address.
+COINBASE_TXID = "0" * 64
+COINBASE_VOUT = 0xFFFFFFFF
+
 TRANSACTIONS = pa.schema(
     [
         pa.field("txid", pa.string(), nullable=False),

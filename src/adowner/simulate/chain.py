@@ -434,7 +434,7 @@ def _write(
     seen.sort(key=lambda r: r[1])
     with atomic_open(out_dir / "mempool.jsonl") as fh:
         for txid, ts in seen:
-            fh.write(json.dumps({"txid": txid, "first_seen": ts.isoformat()}) + "\n")
+            fh.write(json.dumps({"txid": txid, "first_seen": ts.floor("us").isoformat()}) + "\n")
     with atomic_open(out_dir / "rates.csv") as fh:
         fh.write("timestamp,price_usd\n")
         for stamp, v in zip(rates.index, rates.to_numpy(), strict=True):
