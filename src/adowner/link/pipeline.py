@@ -201,13 +201,19 @@ def payments_table(matches: pd.DataFrame | None, ads: pd.DataFrame) -> pd.DataFr
     return out.reset_index(drop=True)
 
 
-def score_groups(labels: np.ndarray, ads: pd.DataFrame) -> dict[str, float] | None:
-    """B-cubed and ARI against ``true_owner`` where the ads carry it."""
+def score_groups(
+    labels: np.ndarray, ads: pd.DataFrame, owners: set[str] | None = None
+) -> dict[str, float] | None:
+    """B-cubed and ARI against ``true_owner`` where the ads carry it (only ``owners``' ads if given)."""
     if "true_owner" not in ads or ads["true_owner"].isna().all():
         return None
     from adowner.evaluation.metrics import grouping_metrics
 
     known = ads["true_owner"].notna().to_numpy()
+    if owners is not None:
+        known &= ads["true_owner"].astype(str).isin(owners).to_numpy()
+        if not known.any():
+            return None
     return grouping_metrics(labels[known], ads["true_owner"].astype(str).to_numpy()[known])
 
 
@@ -225,6 +231,7 @@ def run_link(
     report: bool = True,
     report_top: int = 50,
     extra_summary: dict[str, Any] | None = None,
+    eval_owners: set[str] | None = None,
 ) -> LinkResult:
     """Edges, groups, indicators and (with ``out``) the written outputs and report."""
     t0 = time.perf_counter()
@@ -253,6 +260,9 @@ def run_link(
     metrics = score_groups(labels, ads)
     if metrics:
         summary["metrics_vs_true_owner"] = {k_: round(v, 4) for k_, v in metrics.items()}
+    held_out = score_groups(labels, ads, eval_owners) if eval_owners is not None else None
+    if held_out:
+        summary["metrics_held_out_owners"] = {k_: round(v, 4) for k_, v in held_out.items()}
     result = LinkResult(labels, edges, owners, summary)
     if out is not None:
         result.paths = write_outputs(result, ads, ambiguous, Path(out), report, report_top)
@@ -396,6 +406,7 @@ def link_command(
     min_density: float = 0.1,
     index: str = "auto",
     top: int = 50,
+    eval_owners: set[str] | None = None,
 ) -> dict[str, Any]:
     """``adowner link``: read, embed, link and write everything into ``out``; return the summary."""
     out = Path(out)
@@ -426,6 +437,7 @@ def link_command(
         min_density=min_density,
         index=index,
         report_top=top,
+        eval_owners=eval_owners,
         extra_summary={
             "fpr": fpr,
             "quarantined": len(quarantine),

@@ -1,0 +1,285 @@
+"""``adowner quickstart``: the whole path on the built-in synthetic marketplace.
+
+Steps (each calls the owning part's Python function; the folder of each is under ``OUT``):
+
+====  ============  ==========================================================  ==============
+step  name          what                                                        writes
+====  ============  ==========================================================  ==============
+1     simulate      owners, ads, their chain, ground truth                      ``market/``
+2     prepare       validate, mask, label (true owner), dedup, split by owner   ``prepared/``
+3     train         short MiniLM run (configs/experiment/minilm-quickstart)     ``train/``
+4     compare       the model vs the baselines on held-out owners               ``compare/``
+5     export        model folder, thresholds calibrated on val                  ``model/``
+6     ingest        chain tables from the simulated node's JSON + mempool log   ``chain/``
+7     cluster       wallet clusters (common input, CoinJoin guard)              ``chain/clusters.parquet``
+8     match         ads ↔ payments                                              ``matches.parquet``
+9     link          owner groups, evidence, indicators, report                  ``link/``
+====  ============  ==========================================================  ==============
+
+A step that finished writes ``OUT/.done/<step>.json`` (atomically, after its outputs); a rerun
+skips it unless ``--force``. The run ends with where the reports are and five lines of figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from adowner._io import write_json
+from adowner.errors import AdownerError
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+REPO_CONFIG = Path("configs/experiment/minilm-quickstart.yaml")
+
+
+def _cli(argv: list[str]) -> None:
+    """Run an ``adowner`` subcommand in-process (for parts that have no Python function for it)."""
+    from adowner.cli import main
+
+    rc = main(argv)
+    if rc != 0:
+        raise AdownerError(f"`adowner {' '.join(argv)}` failed with exit code {rc}")
+
+
+def _config_path(config: str | None) -> Path:
+    if config:
+        return Path(config)
+    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
+        if (base / REPO_CONFIG).is_file():
+            return base / REPO_CONFIG
+    raise AdownerError(
+        f"training config {REPO_CONFIG} not found (run from the repository root or pass --config)"
+    )
+
+
+class Paths:
+    """Where each step reads and writes, under one output folder."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.market = out / "market"
+        self.prepared = out / "prepared"
+        self.train = out / "train"
+        self.compare = out / "compare"
+        self.model = out / "model"
+        self.chain = out / "chain"
+        self.clusters = out / "chain" / "clusters.parquet"
+        self.matches = out / "matches.parquet"
+        self.link = out / "link"
+        self.done = out / ".done"
+
+
+def step_simulate(p: Paths, owners: int, seed: int) -> dict[str, Any]:
+    from adowner.simulate.run import run_simulation
+
+    return run_simulation(p.market, n_owners=owners, seed=seed)
+
+
+def step_prepare(p: Paths) -> dict[str, Any]:
+    from adowner.data.prepare import prepare
+    from adowner.data.schema import DataConfig
+
+    return prepare(
+        [p.market / "ads.parquet"], p.prepared, config=DataConfig(owner_column="true_owner")
+    )
+
+
+def step_train(p: Paths, config: Path, seed: int) -> dict[str, Any]:
+    from adowner.model.config import load_config
+    from adowner.model.train import train
+
+    cfg = load_config(config)
+    cfg.update(data_dir=str(p.prepared), run_dir=str(p.train), resume=True, seed=seed)
+    metrics, _ = train(cfg)
+    return metrics
+
+
+def _best_checkpoint(p: Paths) -> Path:
+    import json
+
+    metrics = json.loads((p.train / "metrics.json").read_text(encoding="utf-8"))
+    return Path(metrics["best_checkpoint"])
+
+
+def step_compare(p: Paths) -> dict[str, Any]:
+    specs = f"tfidf-char,paper-pairwise,{_best_checkpoint(p)}"
+    test, train = p.prepared / "test.parquet", p.prepared / "train.parquet"
+    _cli(
+        [
+            "compare",
+            "--models",
+            specs,
+            "--data",
+            str(test),
+            "--train",
+            str(train),
+            "--out",
+            str(p.compare),
+        ]
+    )
+    return {"table": str(p.compare / "table.csv")}
+
+
+def step_export(p: Paths) -> dict[str, Any]:
+    from adowner.export.export import export_checkpoint
+
+    return export_checkpoint(
+        _best_checkpoint(p), p.model, data=p.prepared, dataset="synthetic marketplace"
+    )
+
+
+def step_ingest(p: Paths) -> dict[str, Any]:
+    from adowner.chain.ingest import ingest
+
+    src = p.market / "chain"
+    files = sorted((src / "chain").glob("*"))
+    return ingest(files, p.chain, mempool_log=src / "mempool.jsonl")
+
+
+def step_cluster(p: Paths) -> dict[str, Any]:
+    from adowner.chain.cluster import cluster_dir
+
+    return cluster_dir(p.chain, p.clusters)
+
+
+def step_match(p: Paths) -> dict[str, Any]:
+    from adowner.link.pipeline import match_payments
+
+    src = p.market / "chain"
+    match_payments(
+        p.market / "ads.parquet",
+        p.chain,
+        src / "rates.csv",
+        src / "site_addresses.txt",
+        p.out,
+        p.clusters,
+    )
+    return {"matches": str(p.matches)}
+
+
+def step_link(p: Paths) -> dict[str, Any]:
+    import pandas as pd
+
+    from adowner.link.pipeline import link_command
+
+    # every ad is linked (the analyst's view); figures are also given on the test owners alone,
+    # whom the model never saw in training
+    test = pd.read_parquet(p.prepared / "test.parquet", columns=["true_owner"])
+    return link_command(
+        ads=p.market / "ads.parquet",
+        model=p.model,
+        out=p.link,
+        matches=p.matches,
+        eval_owners=set(test["true_owner"].astype(str)),
+    )
+
+
+def quickstart(
+    out: str | Path,
+    *,
+    owners: int = 300,
+    seed: int = 0,
+    config: str | None = None,
+    force: bool = False,
+) -> int:
+    """Run (or resume) every step into ``out``; print where the reports are and a summary."""
+    p = Paths(Path(out))
+    p.out.mkdir(parents=True, exist_ok=True)
+    cfg_path = _config_path(config)
+    steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("simulate", lambda: step_simulate(p, owners, seed)),
+        ("prepare", lambda: step_prepare(p)),
+        ("train", lambda: step_train(p, cfg_path, seed)),
+        ("compare", lambda: step_compare(p)),
+        ("export", lambda: step_export(p)),
+        ("ingest", lambda: step_ingest(p)),
+        ("cluster", lambda: step_cluster(p)),
+        ("match", lambda: step_match(p)),
+        ("link", lambda: step_link(p)),
+    ]
+    timings: dict[str, float] = {}
+    results: dict[str, Any] = {}
+    for k, (name, run) in enumerate(steps, 1):
+        marker = p.done / f"{name}.json"
+        if marker.exists() and not force:
+            import json
+
+            results[name] = json.loads(marker.read_text(encoding="utf-8")).get("result", {})
+            print(f"[{k}/{len(steps)}] {name}: done before, reused ({marker})", flush=True)
+            continue
+        print(f"[{k}/{len(steps)}] {name} …", flush=True)
+        t0 = time.perf_counter()
+        results[name] = run() or {}
+        timings[name] = round(time.perf_counter() - t0, 1)
+        write_json(
+            {"step": name, "seconds": timings[name], "result": _jsonable(results[name])}, marker
+        )
+        print(f"[{k}/{len(steps)}] {name}: {timings[name]:.0f} s", flush=True)
+    for line in summary_lines(p, results):
+        print(line)
+    return 0
+
+
+def _jsonable(obj: Any) -> Any:
+    """Keep only what JSON can hold (the steps return plain dicts of figures)."""
+    import json
+
+    try:
+        json.dumps(obj, default=str)
+        return json.loads(json.dumps(obj, default=str))
+    except (TypeError, ValueError):
+        return str(obj)
+
+
+def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
+    """Where the reports are, and five lines of figures."""
+    import json
+
+    lines = ["", "reports:"]
+    lines.append(f"  owner groups (analysts): {p.link / 'report.html'}")
+    lines.append(f"  model vs baselines:      {p.compare / 'report.html'}")
+    lines.append(f"  model card:              {p.model / 'README.md'}")
+    lines.append("summary:")
+    market = results.get("simulate", {})
+    lines.append(
+        f"  1. marketplace: {market.get('ads', '?')} ads by {market.get('owners', market.get('n_owners', '?'))} owners"
+    )
+    table = p.compare / "table.csv"
+    if table.is_file():
+        import pandas as pd
+
+        t = pd.read_csv(table)
+        key = next((c for c in t.columns if "tpr" in c.lower() and "0.01" in c), None)
+        name = next((c for c in ("model", "name") if c in t.columns), t.columns[0])
+        if key:
+            cells = ", ".join(f"{r[name]} {r[key]:.3f}" for _, r in t.iterrows())
+            lines.append(f"  2. TPR@FPR=1% on held-out owners: {cells}")
+    model = results.get("export", {})
+    th = ", ".join(
+        f"FPR {t['fpr']:g} → cos {t['threshold']:.3f}" for t in model.get("thresholds", [])
+    )
+    lines.append(f"  3. calibrated text thresholds: {th or 'n/a'}")
+    m_path = p.matches
+    if m_path.is_file():
+        import pandas as pd
+
+        m = pd.read_parquet(m_path)
+        col = "match_status" if "match_status" in m else m.columns[1]
+        counts = m[col].value_counts().to_dict()
+        lines.append("  4. payment matches: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    s = results.get("link", {})
+    if not s and (p.link / "summary.json").is_file():
+        s = json.loads((p.link / "summary.json").read_text(encoding="utf-8"))
+    met = s.get("metrics_vs_true_owner") or {}
+    held = s.get("metrics_held_out_owners") or {}
+    nan = float("nan")
+    lines.append(
+        f"  5. link: {s.get('n_ads', '?')} ads → {s.get('n_groups', '?')} groups; vs true owners "
+        f"B-cubed F1 {met.get('bcubed_f1', nan):.3f}, ARI {met.get('ari', nan):.3f} "
+        f"(held-out owners only: F1 {held.get('bcubed_f1', nan):.3f}, ARI {held.get('ari', nan):.3f})"
+    )
+    return lines
