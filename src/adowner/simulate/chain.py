@@ -442,7 +442,7 @@ def _write(
     with atomic_open(out_dir / "site_addresses.txt") as fh:
         fh.write("".join(a + "\n" for a in site_addresses))
     with atomic_open(out_dir / "site_seed_addresses.txt") as fh:
-        fh.write(seeds[0] + "\n")
+        fh.write("".join(a + "\n" for a in seeds))  # the sweep addresses an analyst knows
     rows: list[dict[str, Any]] = [
         {"true_owner": owner, "wallet_id": w.wallet_id, "wallet_kind": w.kind, "address": a}
         for owner, ws in wallets.items()
