@@ -65,20 +65,55 @@ def fold(text: str) -> str:
 
 
 def shingle_hashes(text: str, k: int = SHINGLE) -> np.ndarray:
-    """32-bit hashes of the distinct character k-grams of ``text`` (lower-cased, folded).
+    """32-bit hashes of the distinct character k-grams of ``text`` (lower-cased, folded)."""
+    hashes, _ = _shingles_of([text], k)
+    return np.unique(hashes)
 
-    A polynomial rolling hash over code points, computed with numpy in one pass, stands in for
-    hashing each k-gram string in Python (50 million k-grams for 100,000 ads).
+
+def _shingles_of(texts: Sequence[str], k: int = SHINGLE) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every character k-gram of every text, and each text's first index into them.
+
+    A polynomial rolling hash over code points, computed with numpy over all texts at once,
+    stands in for hashing each k-gram string in Python (some 25 million k-grams for 100,000
+    ads). Texts shorter than k are padded, so every text has at least one k-gram.
     """
-    codes = np.frombuffer(fold(text).lower().encode("utf-32-le"), dtype=np.uint32)
-    codes = codes.astype(np.uint64)
-    if len(codes) < k:
-        codes = np.concatenate([codes, np.zeros(k - len(codes), dtype=np.uint64)])
+    folded = [fold(t).lower().ljust(k, "\0") for t in texts]
+    lengths = np.fromiter((len(t) for t in folded), dtype=np.int64, count=len(folded))
+    codes = np.frombuffer("".join(folded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     h = np.zeros(len(codes) - k + 1, dtype=np.uint64)
     for i in range(k):  # wrapping uint64 arithmetic is intended
         h = h * _BASE + codes[i : len(codes) - k + 1 + i]
     h ^= h >> np.uint64(29)
-    return np.unique((h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    # keep windows that lie inside one text
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    n_windows = lengths - k + 1
+    keep = np.concatenate([np.arange(s, s + w) for s, w in zip(starts, n_windows, strict=True)])
+    offsets = np.concatenate([[0], np.cumsum(n_windows)[:-1]])
+    return (h[keep] & np.uint64(0xFFFFFFFF)).astype(np.uint32), offsets
+
+
+def minhash_signatures(
+    texts: Sequence[str], num_perm: int = 128, seed: int = 1, chunk: int = 64
+) -> np.ndarray:
+    """MinHash signatures (``len(texts) × num_perm``, uint32) of the texts' char 5-gram sets.
+
+    The permutations are ``datasketch``'s (``MinHash(num_perm, seed).permutations``, affine
+    maps modulo 2^32); they are applied to all k-grams of a chunk of texts at once with numpy
+    and reduced per text with ``np.minimum.reduceat``, which is what ``MinHash.update_batch``
+    does for one text, without a Python call per k-gram.
+    """
+    from datasketch import MinHash
+
+    a, b = (
+        np.asarray(x, dtype=np.uint32) for x in MinHash(num_perm=num_perm, seed=seed).permutations
+    )
+    out = np.empty((len(texts), num_perm), dtype=np.uint32)
+    for lo in range(0, len(texts), chunk):
+        hashes, offsets = _shingles_of(texts[lo : lo + chunk])
+        # permutations × k-grams, so that the per-text minimum runs along contiguous memory
+        phv = a[:, None] * hashes[None, :] + b[:, None]  # wraps modulo 2^32
+        out[lo : lo + len(offsets)] = np.minimum.reduceat(phv, offsets, axis=1).T
+    return out
 
 
 def dup_groups(
@@ -90,9 +125,9 @@ def dup_groups(
     show_progress: bool = False,
 ) -> list[str]:
     """The ``dup_group`` of each ad (see the module docstring)."""
-    from datasketch import MinHash, MinHashLSH
+    from datasketch import LeanMinHash, MinHashLSH
 
-    from adowner.progress import track
+    from adowner.progress import make_progress
 
     n = len(texts)
     keys = pd.Series([fold(t) for t in texts])
@@ -102,25 +137,23 @@ def dup_groups(
     if threshold < 1.0 and n > 1:
         # One sketch per distinct text; LSH proposes candidates, the sketch estimate confirms.
         reps = pd.Series(np.arange(n)).groupby(exact).first().to_numpy()
-        template = MinHash(num_perm=num_perm, seed=1)
         lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        sketches: dict[int, MinHash] = {}
-        for code in track(
-            range(len(reps)), "near-duplicates", disable=not show_progress or len(reps) < 5000
-        ):
-            m = MinHash(
-                num_perm=num_perm,
-                hashfunc=int,
-                permutations=template.permutations,
-                scheme=template.scheme,
-            )
-            m.update_batch(shingle_hashes(keys[reps[code]]))
-            for other in lsh.query(m):
-                if m.jaccard(sketches[other]) >= threshold:
-                    pairs_a.append(n + code)
-                    pairs_b.append(n + other)
-            lsh.insert(code, m)
-            sketches[code] = m
+        all_sigs = np.empty((len(reps), num_perm), dtype=np.uint32)
+        step = 2000
+        with make_progress(disable=not show_progress or len(reps) < 5000) as progress:
+            task = progress.add_task("near-duplicates", total=len(reps))
+            for lo in range(0, len(reps), step):
+                sigs = minhash_signatures([keys[i] for i in reps[lo : lo + step]], num_perm)
+                for off, sig in enumerate(sigs):
+                    code = lo + off
+                    m = LeanMinHash(seed=1, hashvalues=sig, scheme="affine32")
+                    for other in lsh.query(m):
+                        if float(np.mean(m.hashvalues == all_sigs[other])) >= threshold:
+                            pairs_a.append(n + code)
+                            pairs_b.append(n + other)
+                    lsh.insert(code, m, check_duplication=False)
+                    all_sigs[code] = sig
+                progress.advance(task, len(sigs))
     size = n + int(exact.max(initial=-1)) + 1
     graph = coo_matrix(
         (np.ones(len(pairs_a), dtype=np.int8), (pairs_a, pairs_b)), shape=(size, size)

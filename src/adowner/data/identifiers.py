@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,9 +72,12 @@ class Identifier:
 
 @lru_cache(maxsize=1)
 def _digit_table() -> dict[int, str]:
-    """Every Unicode character with a digit value (full-width, Arabic-Indic, circled, ...) → ASCII."""
+    """Every Unicode character with a digit value (full-width, Arabic-Indic, circled, ...) → ASCII.
+
+    Planes 0 and 1 hold every such character (up to the segmented digits at U+1FBF9).
+    """
     table: dict[int, str] = {}
-    for cp in range(0x80, sys.maxunicode + 1):
+    for cp in range(0x80, 0x20000):
         ch = chr(cp)
         d = unicodedata.digit(ch, None)
         if d is not None and d < 10:
@@ -294,7 +296,9 @@ def _find_emails(text: str) -> list[Identifier]:
 
 
 def _find_urls(text: str) -> list[Identifier]:
-    out = []
+    out: list[Identifier] = []
+    if "." not in text:  # every URL form has a dot; skip the regex on most short texts
+        return out
     for m in _URL.finditer(text):
         raw = m.group().rstrip(".,;:!?")
         value = re.sub(r"^(?:https?://)?(?:www\.)?", "", raw, flags=re.IGNORECASE)
@@ -305,7 +309,9 @@ def _find_urls(text: str) -> list[Identifier]:
 
 
 def _find_handles(text: str) -> list[Identifier]:
-    out = []
+    out: list[Identifier] = []
+    if not any(c in text for c in "@:=-"):  # both forms need one of these
+        return out
     for m in _HANDLE.finditer(text):
         name = (m["name"] or m["name2"]).lower()
         out.append(Identifier("handle", name, m.start(), m.end()))

@@ -78,23 +78,30 @@ def _mask_rows(
     df: pd.DataFrame, config: DataConfig
 ) -> tuple[list[str], list[str], dict[str, list[list[str]]]]:
     """Masked title and body of each row, and the hash lists of each identifier kind."""
-    from adowner.progress import track
+    from adowner.progress import make_progress
 
     titles: list[str] = []
     bodies: list[str] = []
     hashes: dict[str, list[list[str]]] = {c: [] for c in IDENTIFIER_COLUMNS}
-    rows = zip(df["title"], df["body"], strict=True)
-    show = config.show_progress and len(df) >= 2000
-    for title, body in track(rows, "masking identifiers", total=len(df), disable=not show):
-        mt, found = mask_identifiers(title, config.region) if title else ("", [])
-        mb, found_b = mask_identifiers(body, config.region) if body else ("", [])
-        titles.append(mt)
-        bodies.append(mb)
-        per_kind: dict[str, set[str]] = {c: set() for c in IDENTIFIER_COLUMNS}
-        for ident in (*found, *found_b):
-            per_kind[COLUMNS[ident.kind]].add(hash_identifier(ident.kind, ident.value, config.salt))
-        for c in IDENTIFIER_COLUMNS:
-            hashes[c].append(sorted(per_kind[c]))
+    salt, region = config.salt, config.region
+    rows = list(zip(df["title"], df["body"], strict=True))
+    step = 1000  # advance the bar per block: a per-row update would cost more than the masking
+    with make_progress(disable=not config.show_progress or len(rows) < 2000) as progress:
+        task = progress.add_task("masking identifiers", total=len(rows))
+        for lo in range(0, len(rows), step):
+            for title, body in rows[lo : lo + step]:
+                mt, found = mask_identifiers(title, region) if title else ("", [])
+                mb, found_b = mask_identifiers(body, region) if body else ("", [])
+                titles.append(mt)
+                bodies.append(mb)
+                per_kind: dict[str, set[str]] = {c: set() for c in IDENTIFIER_COLUMNS}
+                for ident in (*found, *found_b):
+                    per_kind[COLUMNS[ident.kind]].add(
+                        hash_identifier(ident.kind, ident.value, salt)
+                    )
+                for c in IDENTIFIER_COLUMNS:
+                    hashes[c].append(sorted(per_kind[c]))
+            progress.advance(task, min(step, len(rows) - lo))
     return titles, bodies, hashes
 
 

@@ -1,0 +1,172 @@
+"""Benchmark ``adowner prepare`` on 100,000 synthetic ads, beside named peers in the same run.
+
+What it measures
+    * ``prepare``: the whole pipeline (read, validate, extract + mask identifiers, owner labels
+      from identifiers, exact + MinHash-LSH dedup, owner-disjoint split, atomic writes), ads/s.
+    * peer ``phonenumbers.PhoneNumberMatcher``: a naive per-row pass that only *finds* phone
+      numbers with libphonenumber's own matcher (no masking, no other identifiers, blind to
+      obfuscations), on a sample of the same texts, ads/s.
+    * peer ``pandas read+write``: reading the input Parquet and writing it again, the floor of
+      any pipeline over the same file, ads/s.
+
+The ads are generated here (owners with a template, fictional 555-01xx phone numbers in varied
+obfuscated formats, reposts with small changes), or read from ``--input`` (e.g. the simulator's
+``ads.parquet``). All timings run in one process, one after another, so load affects them alike.
+
+Usage
+    python scripts/bench_prepare.py --n 100000 --out runs/bench_prepare
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import pandas as pd
+import phonenumbers
+
+WORDS = ["new", "sweet", "girl", "town", "upscale", "discreet", "incall", "outcall", "hotel", "friendly", "clean", "sexy", "private", "relaxing", "massage", "special", "tonight", "only", "hour", "available", "now", "text", "call", "ask", "for", "best", "service", "generous", "gentlemen", "visiting", "weekend", "downtown", "airport", "safe", "fun", "real", "photos", "no", "rush", "quiet", "beautiful", "young", "petite", "curvy", "exotic", "treat", "yourself", "open", "minded", "professional"]
+CITIES = ["Boston", "Chicago", "Denver", "Miami", "Seattle", "Austin", "Phoenix", "Atlanta"]
+EMOJI = ["💋", "🔥", "😘", "🌹", "✨", "💦", "👅", "🍑"]
+NAMES = ["Mia", "Kim", "Ava", "Lily", "Nina", "Rose", "Jade", "Lexi", "Zoe", "Tina"]
+
+
+def _area_codes(k: int) -> list[str]:
+    """US area codes for which 555-01xx is a valid (fictional) number."""
+    out = []
+    for ac in range(201, 990):
+        if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{ac}5550100")):
+            out.append(str(ac))
+        if len(out) == k:
+            break
+    return out
+
+
+def _fmt_phone(digits: str, rng: random.Random) -> str:
+    a, b, c = digits[:3], digits[3:6], digits[6:]
+    style = rng.randrange(5)
+    if style == 0:
+        return f"{a}-{b}-{c}"
+    if style == 1:
+        return f"({a}) {b}.{c}"
+    if style == 2:
+        return f"{a}*{b}*{c}"
+    if style == 3:
+        return f"{a} • {b} • {c}"
+    return "".join(chr(0xFF10 + int(d)) for d in digits)
+
+
+def generate(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` ads by ``n // 20`` owners; ~30% are reposts (exact or with a new price)."""
+    rng = random.Random(seed)
+    n_owners = max(1, n // 20)
+    codes = _area_codes(60)
+    owners = []
+    for o in range(n_owners):
+        owners.append(
+            {
+                "words": rng.sample(WORDS, 12),
+                "emoji": rng.choice(EMOJI),
+                "phone": f"{codes[o % len(codes)]}55501{(o // len(codes)) % 100:02d}",
+                "name": rng.choice(NAMES),
+            }
+        )
+    rows: list[dict[str, object]] = []
+    for i in range(n):
+        o = rng.randrange(n_owners)
+        own = owners[o]
+        if rows and rng.random() < 0.3:
+            prev = rows[rng.randrange(max(0, len(rows) - 50), len(rows))]
+            body = str(prev["body"])
+            if rng.random() < 0.5:
+                body = body.replace("$", "$1", 1)
+            rows.append({**prev, "ad_id": f"b{i}", "body": body})
+            continue
+        words = [rng.choice(own["words"]) for _ in range(rng.randint(25, 45))]
+        body = (
+            f"{own['emoji']} {' '.join(words)} {own['emoji']} ask for {own['name']} "
+            f"${rng.choice([100, 150, 200, 250])} call {_fmt_phone(own['phone'], rng)} "
+            f"{' '.join(rng.choice(WORDS) for _ in range(rng.randint(5, 15)))}"
+        )
+        rows.append(
+            {
+                "ad_id": f"b{i}",
+                "title": f"{rng.choice(WORDS).title()} {own['name']} in {rng.choice(CITIES)}",
+                "body": body,
+                "posted_at": f"2014-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T12:00:00",
+                "location": rng.choice(CITIES),
+                "price_usd": float(rng.choice([100, 150, 200, 250])),
+                "true_owner": f"owner-{o}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="ads to generate (default 100000)")
+    ap.add_argument("--input", help="use this ads file instead of generating")
+    ap.add_argument("--out", default="runs/bench_prepare")
+    ap.add_argument("--peer-sample", type=int, default=10_000, help="ads for the matcher peer")
+    args = ap.parse_args()
+
+    from adowner.data.prepare import prepare
+    from adowner.data.schema import DataConfig
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.input:
+        src = Path(args.input)
+    else:
+        src = out / "ads.parquet"
+        generate(args.n, seed=0).to_parquet(src, index=False)
+    n = len(pd.read_parquet(src, columns=["ad_id"]))
+
+    t = time.perf_counter()
+    summary = prepare([src], out / "prepared", config=DataConfig(show_progress=False))
+    t_prepare = time.perf_counter() - t
+
+    df = pd.read_parquet(src)
+    texts = (df.get("title", "").fillna("") + "\n" + df["body"].fillna("")).tolist()
+    sample = texts[: args.peer_sample]
+    t = time.perf_counter()
+    found = 0
+    for text in sample:
+        found += sum(1 for _ in phonenumbers.PhoneNumberMatcher(text, "US"))
+    t_matcher = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pd.read_parquet(src).to_parquet(out / "copy.parquet", index=False)
+    t_io = time.perf_counter() - t
+
+    result = {
+        "ads": n,
+        "prepare_s": round(t_prepare, 1),
+        "prepare_ads_per_s": round(n / t_prepare),
+        "prepare_timings": summary["timings"],
+        "written": summary["written"],
+        "owners": summary["owners"],
+        "duplicates_dropped": summary["duplicates_dropped"],
+        "peer_phonenumbers_matcher_ads_per_s": round(len(sample) / t_matcher),
+        "peer_phonenumbers_matcher_sample": len(sample),
+        "peer_phonenumbers_matcher_phones_found": found,
+        "peer_pandas_read_write_ads_per_s": round(n / t_io),
+    }
+    (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'step':<45}{'ads/s':>12}")
+    print(f"{'adowner prepare (whole pipeline)':<45}{result['prepare_ads_per_s']:>12,}")
+    print(
+        f"{'peer: phonenumbers.PhoneNumberMatcher only':<45}"
+        f"{result['peer_phonenumbers_matcher_ads_per_s']:>12,}"
+    )
+    print(
+        f"{'peer: pandas read_parquet + to_parquet':<45}{result['peer_pandas_read_write_ads_per_s']:>12,}"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
