@@ -1,4 +1,4 @@
-"""Subcommands of adowner.export (registered by adowner.cli)."""
+"""Subcommands of adowner.export: ``export`` and ``embed`` (registered by adowner.cli)."""
 
 from __future__ import annotations
 
@@ -6,4 +6,87 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this subpackage's subcommands to sub."""
+    """Add ``export`` and ``embed`` to ``sub``."""
+    p = sub.add_parser(
+        "export",
+        help="write a portable model folder (safetensors, tokenizer, ST files, thresholds, card)",
+        description="Export a training checkpoint to one folder that loads in adowner, "
+        "sentence-transformers and (with --onnx) ONNX Runtime.",
+    )
+    p.add_argument("checkpoint", help="training checkpoint (.ckpt written by `adowner train`)")
+    p.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    p.add_argument("--onnx", action="store_true", help="also write model.onnx (parity-checked)")
+    p.add_argument(
+        "--data",
+        help="prepared folder (`adowner prepare`); its val.parquet calibrates the thresholds",
+    )
+    p.add_argument("--metrics", help="compare table.csv or evaluate metrics.json for the card")
+    p.add_argument("--metrics-model", help="the row of --metrics that is this model")
+    p.add_argument("--dataset", help="name of the evaluation data, for the card")
+    p.add_argument(
+        "--training-data", help="Markdown file describing the training data and labels (card)"
+    )
+    p.add_argument("--card-template", help="model card template (default model_cards/TEMPLATE.md)")
+    p.set_defaults(func=_export)
+
+    e = sub.add_parser(
+        "embed",
+        help="embed every ad of a file with an exported model (fast path)",
+        description="Embed an ads file (prepared parquet with a text column, or any file "
+        "`adowner prepare` reads) into a float32 .npy, one L2-normalised row an ad.",
+    )
+    e.add_argument("--model", required=True, help="exported model folder")
+    e.add_argument("--data", required=True, help="ads file (.parquet, .csv, .jsonl, .xlsx)")
+    e.add_argument("--out", required=True, help="output .npy (ad ids go to OUT.ids.txt)")
+    e.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    e.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all)")
+    e.set_defaults(func=_embed)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from adowner.export.export import export_checkpoint
+
+    training = Path(args.training_data).read_text(encoding="utf-8") if args.training_data else None
+    config = export_checkpoint(
+        args.checkpoint,
+        args.out,
+        data=args.data,
+        onnx=args.onnx,
+        metrics=args.metrics,
+        metrics_model=args.metrics_model,
+        dataset=args.dataset,
+        training_data=training,
+        card_template=args.card_template,
+    )
+    th = (
+        ", ".join(f"FPR {t['fpr']:g}: {t['threshold']:.4f}" for t in config["thresholds"]) or "none"
+    )
+    print(f"wrote {args.out} (dim {config['embedding_dim']}, thresholds {th})")
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from adowner._io import atomic_path
+    from adowner.export.inference import load
+    from adowner.export.reading import read_ads
+
+    encoder = load(args.model, backend=args.backend, threads=args.threads)
+    out = Path(args.out)
+    ids, texts = read_ads(Path(args.data), quarantine=out.with_suffix(".quarantine.jsonl"))
+    t0 = time.perf_counter()
+    emb = encoder.embed(texts, progress=True)
+    seconds = time.perf_counter() - t0
+    with atomic_path(out) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, emb)
+    with atomic_path(out.with_suffix(".ids.txt")) as tmp:
+        tmp.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+    rate = len(texts) / seconds if seconds > 0 else float("inf")
+    print(f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, {encoder.backend})")
+    return 0

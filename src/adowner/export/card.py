@@ -1,0 +1,229 @@
+"""The model card: ``README.md`` of an exported folder, filled from ``model_cards/TEMPLATE.md``.
+
+The template is plain Markdown with ``$name`` placeholders (``string.Template``). The YAML
+front matter follows the Hugging Face model-card metadata, with ``model-index`` results read
+from an ``adowner compare`` (``table.csv``) or ``adowner evaluate`` (``metrics.json``) output.
+
+=====================  ================================================================
+input                  meaning
+=====================  ================================================================
+``config``             the folder's ``adowner.json`` (thresholds, dimension, versions)
+``metrics``            path to ``table.csv`` (compare) or ``metrics.json`` (evaluate), or None
+``metrics_model``      the row of ``table.csv`` that is this model (default: the first row
+                       that is not a baseline)
+``dataset``            a short name of the evaluation data (e.g. ``agora-2014-01``)
+``training_data``      Markdown paragraph on the training data and its labels
+=====================  ================================================================
+
+Example::
+
+    text = render_card(config, metrics=Path("runs/compare-agora/table.csv"), dataset="agora")
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from adowner.errors import InputError
+
+TEMPLATE = Path(__file__).resolve().parents[3] / "model_cards" / "TEMPLATE.md"
+BASELINE_PREFIXES = ("paper-pairwise", "tfidf-char", "zero-shot")
+# metric key in adowner's tables -> (model-index type, readable name)
+HF_METRICS = {
+    "tpr@fpr=0.01": ("tpr_at_fpr_1pct", "TPR at 1% FPR"),
+    "roc_auc": ("roc_auc", "ROC AUC"),
+    "r_precision": ("r_precision", "R-Precision"),
+    "p@1": ("precision_at_1", "P@1"),
+    "mrr": ("mrr", "MRR"),
+    "bcubed_f1": ("bcubed_f1", "B-cubed F1"),
+    "ari": ("ari", "Adjusted Rand Index"),
+}
+DEFAULT_TRAINING_DATA = (
+    "Not recorded at export. Pass `--training-data` (a Markdown paragraph) to describe the "
+    "training split, its owners and how owner labels were derived."
+)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """Rows ``{"model": name, metric: value, metric_lo/_hi: bounds}`` from table.csv or metrics.json."""
+    if not path.is_file():
+        raise InputError("metrics file not found", path=str(path), field="--metrics")
+    if path.suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        row: dict[str, Any] = {"model": data.get("model", path.parent.name)}
+        for key, value in data.items():
+            if isinstance(value, int | float):
+                row[key] = float(value)
+        for key, (lo, hi) in (data.get("ci") or {}).items():
+            row[f"{key}_lo"], row[f"{key}_hi"] = lo, hi
+        return [row]
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "model" not in rows[0]:
+        raise InputError("expected a compare table with a 'model' column", path=str(path))
+    return [{k: _num(v) for k, v in r.items()} for r in rows]
+
+
+def _num(value: str) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def pick_row(rows: list[dict[str, Any]], name: str | None) -> dict[str, Any] | None:
+    """This model's row: the one named ``name``, else the first row that is not a baseline."""
+    if name:
+        for r in rows:
+            if r["model"] == name:
+                return r
+        names = ", ".join(str(r["model"]) for r in rows)
+        raise InputError(f"no row {name!r} in the metrics (have: {names})", field="--metrics-model")
+    for r in rows:
+        if not str(r["model"]).startswith(BASELINE_PREFIXES):
+            return r
+    return None
+
+
+def results_table(rows: list[dict[str, Any]], own: dict[str, Any] | None) -> str:
+    """Markdown table: one row a model, this model in bold, 95% bootstrap intervals if present."""
+    keys = [k for k in HF_METRICS if any(isinstance(r.get(k), float) for r in rows)]
+    head = "| model | " + " | ".join(HF_METRICS[k][1] for k in keys) + " | ads | owners |"
+    lines = [head, "|" + "---|" * (len(keys) + 3)]
+    for r in rows:
+        name = f"**{r['model']}** (this model)" if r is own else str(r["model"])
+        cells = [_cell(r, k) for k in keys]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {_int(r.get('n_ads'))} | {_int(r.get('n_owners'))} |"
+        )
+    return "\n".join(lines)
+
+
+def _cell(r: dict[str, Any], key: str) -> str:
+    v = r.get(key)
+    if not isinstance(v, float) or math.isnan(v):
+        return "–"
+    lo, hi = r.get(f"{key}_lo"), r.get(f"{key}_hi")
+    if isinstance(lo, float) and isinstance(hi, float):
+        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+    return f"{v:.3f}"
+
+
+def _int(v: Any) -> str:
+    return str(int(v)) if isinstance(v, float) and not math.isnan(v) else "–"
+
+
+def front_matter(config: dict[str, Any], own: dict[str, Any] | None, dataset: str) -> str:
+    """Hugging Face model-card metadata as YAML."""
+    import yaml
+
+    meta: dict[str, Any] = {
+        "library_name": "sentence-transformers",
+        "pipeline_tag": "sentence-similarity",
+        "license": "apache-2.0",
+        "language": ["en"],
+        "base_model": config.get("backbone_hub_id") or "sentence-transformers/all-MiniLM-L6-v2",
+        "tags": [
+            "sentence-transformers",
+            "authorship-attribution",
+            "adowner",
+            "feature-extraction",
+        ],
+    }
+    if own is not None:
+        metrics = [
+            {"type": HF_METRICS[k][0], "name": HF_METRICS[k][1], "value": round(float(own[k]), 4)}
+            for k in HF_METRICS
+            if isinstance(own.get(k), float) and not math.isnan(own[k])
+        ]
+        meta["model-index"] = [
+            {
+                "name": config["model_id"],
+                "results": [
+                    {
+                        "task": {
+                            "type": "authorship-verification",
+                            "name": "Same-owner verification",
+                        },
+                        "dataset": {"type": dataset, "name": dataset, "split": "test"},
+                        "metrics": metrics,
+                    }
+                ],
+            }
+        ]
+    return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
+
+
+def render_card(
+    config: dict[str, Any],
+    *,
+    metrics: Path | None = None,
+    metrics_model: str | None = None,
+    dataset: str = "adowner-validation",
+    domain: str | None = None,
+    training_data: str | None = None,
+    template: Path = TEMPLATE,
+) -> str:
+    """The filled model card (Markdown with YAML front matter)."""
+    if not template.is_file():
+        raise InputError("model card template not found (pass --card-template)", path=str(template))
+    rows = read_metrics(metrics) if metrics else []
+    own = pick_row(rows, metrics_model) if rows else None
+    if rows:
+        results = (
+            f"Measured on the held-out test split of `{dataset}` (owners disjoint from training), "
+            f"from `{metrics}`; same-owner/different-owner pairs at 1:20, 95% bootstrap intervals "
+            "over owners in brackets. Baselines beside the model: the paper's pairwise classifier "
+            "(`paper-pairwise`), character n-gram TF-IDF (`tfidf-char`) and the untuned backbone "
+            "(`zero-shot`).\n\n" + results_table(rows, own)
+        )
+    else:
+        results = "No evaluation was attached at export (`adowner export --metrics`)."
+    cal = config.get("calibration") or {}
+    pairs = cal.get("pairs") or {}
+    thresholds = config.get("thresholds") or []
+    rows_md = (
+        "\n".join(
+            f"| {t['fpr']:.2%} | {t['threshold']:.4f} | {t['tpr']:.3f} | {t['achieved_fpr']:.4%}"
+            + ("" if t.get("resolved", True) else " (too few negatives to resolve)")
+            + " |"
+            for t in thresholds
+        )
+        or "| – | not calibrated (export with `--data`) | – | – |"
+    )
+    onnx = config.get("onnx") or {}
+    values = {
+        "front_matter": front_matter(config, own, dataset),
+        "model_id": config["model_id"],
+        "backbone": config.get("backbone", "?"),
+        "projection": f", linear projection to {config['embedding_dim']}"
+        if config.get("projection")
+        else "",
+        "embedding_dim": config["embedding_dim"],
+        "max_length": config["max_length"],
+        "source_checkpoint": config.get("source_checkpoint", "?"),
+        "adowner_version": config.get("adowner_version", "?"),
+        "created_at": config.get("created_at", "?"),
+        "onnx_file": f", `{onnx['file']}` (ONNX, min cosine vs PyTorch {onnx['min_cosine']:.6f})"
+        if onnx
+        else "",
+        "calibration_source": f"`{cal.get('data', '?')}`" if cal else "none",
+        "calibration_pairs": (
+            f"{pairs.get('positive', 0):,} same-owner and {pairs.get('negative', 0):,} different-owner "
+            f"pairs, ROC AUC {cal.get('roc_auc', float('nan')):.3f}"
+            if cal
+            else "no validation data was given"
+        ),
+        "threshold_rows": rows_md,
+        "training_data": training_data or DEFAULT_TRAINING_DATA,
+        "results": results,
+        "domain": domain or dataset,
+    }
+    return Template(template.read_text(encoding="utf-8")).substitute(values)

@@ -1,0 +1,158 @@
+"""``adowner export``: a training checkpoint -> one portable model folder.
+
+Steps, in order, all inside a temporary folder that is renamed onto ``out`` only at the end
+(:func:`adowner._io.atomic_dir`), so an interrupted export never leaves a half folder at
+``out`` (an existing folder there is replaced only by a complete new one):
+
+1. load the encoder from the checkpoint (:func:`adowner.model.checkpoint.load_encoder`);
+2. write the Hugging Face + sentence-transformers files and ``adowner.json``
+   (:func:`adowner.export.folder.write_folder`);
+3. with ``data``: embed the validation split (``DATA/val.parquet``) with the folder itself and
+   calibrate same-owner thresholds at FPR 1% and 0.1% (:mod:`adowner.export.calibrate`);
+4. with ``onnx``: write ``model.onnx`` and check its parity with PyTorch on generated texts and
+   validation ads (cosine >= ``ONNX_MIN_COSINE`` for every text, else the export fails);
+5. write the model card ``README.md`` (:mod:`adowner.export.card`).
+
+Example::
+
+    export_checkpoint("runs/minilm-agora/checkpoints/best.ckpt", "runs/export/adowner-minilm-agora",
+                      data="runs/prepared/agora", onnx=True,
+                      metrics="runs/compare-agora/table.csv")
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+from adowner._io import atomic_dir
+from adowner.errors import AdownerError, InputError
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+ONNX_MIN_COSINE = 0.9999
+# Parity texts that need no data: short and long, case, emoji, punctuation runs, non-ASCII.
+PARITY_TEXTS = [
+    "hi",
+    "NEW IN TOWN!!! sweet and discreet, call me now",
+    "Tramadol 50 mg x 100 (USA ONLY SPECIAL FREE SHIP) High quality generic. " * 6,
+    "💋💋 Sexy Latina 💋 available 24/7 ... incall/outcall ¶ [PHONE] ¶ no texts",
+    "Très belle fille, disponible ce soir. Appelez-moi ☎ [PHONE]",
+    "a " * 300,
+]
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    data: str | os.PathLike[str] | None = None,
+    onnx: bool = False,
+    metrics: str | os.PathLike[str] | None = None,
+    metrics_model: str | None = None,
+    dataset: str | None = None,
+    training_data: str | None = None,
+    card_template: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """Export ``checkpoint`` into the folder ``out``; return its ``adowner.json``."""
+    from adowner.export import card
+    from adowner.export.folder import update_config, write_folder
+    from adowner.model.checkpoint import load_encoder
+
+    out = Path(out)
+    val = _read_val(Path(data)) if data is not None else None
+    template = Path(card_template) if card_template else card.TEMPLATE
+    if not template.is_file():
+        raise InputError(
+            "model card template not found", path=str(template), field="--card-template"
+        )
+    encoder = load_encoder(Path(checkpoint))
+    with atomic_dir(out) as tmp:
+        config = write_folder(
+            encoder,
+            tmp,
+            meta={
+                "model_id": out.name,
+                "source_checkpoint": str(checkpoint),
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            },
+        )
+        if val is not None:
+            config = update_config(tmp, **_calibrate(tmp, val, Path(str(data))))
+        if onnx:
+            config = update_config(tmp, onnx=_onnx(encoder, tmp, val))
+        text = card.render_card(
+            config,
+            metrics=Path(metrics) if metrics else None,
+            metrics_model=metrics_model,
+            dataset=dataset or (Path(data).name if data else "adowner-validation"),
+            training_data=training_data,
+            template=template,
+        )
+        (tmp / "README.md").write_text(text, encoding="utf-8")
+    log.info("exported %s to %s", checkpoint, out)
+    return config
+
+
+def _read_val(data: Path) -> Any:
+    import pandas as pd
+
+    path = data / "val.parquet"
+    if not path.is_file():
+        raise InputError(
+            "no val.parquet (give the folder written by `adowner prepare`)",
+            path=str(data),
+            field="--data",
+        )
+    val = pd.read_parquet(path)
+    for col in ("text", "owner"):
+        if col not in val.columns:
+            raise InputError("missing column", path=str(path), field=col)
+    return val
+
+
+def _calibrate(folder: Path, val: Any, data: Path) -> dict[str, Any]:
+    from adowner.export.calibrate import calibrate
+    from adowner.export.inference import load
+
+    enc = load(folder, backend="torch")
+    emb = enc.embed(val["text"].fillna("").astype(str).tolist(), progress=True)
+    dup = val["dup_group"].astype(str).to_numpy() if "dup_group" in val.columns else None
+    result = calibrate(emb, val["owner"].astype(str).to_numpy(), dup)
+    for t in result["thresholds"]:
+        log.info(
+            "threshold at FPR %.3g: %.4f (TPR %.3f on %d ads)",
+            t["fpr"],
+            t["threshold"],
+            t["tpr"],
+            len(val),
+        )
+    calibration = {
+        "data": str(data / "val.parquet"),
+        "ads": len(val),
+        "owners": int(val["owner"].nunique()),
+        "pairs": result["pairs"],
+        "roc_auc": result["roc_auc"],
+        "method": "sklearn roc_curve; highest TPR with FPR <= target; pairs from "
+        "adowner.evaluation.pairs.sample_pairs",
+    }
+    return {"thresholds": result["thresholds"], "calibration": calibration}
+
+
+def _onnx(encoder: Any, folder: Path, val: Any) -> dict[str, Any]:
+    from adowner.export.onnx_export import OPSET, export_onnx, parity
+
+    path = export_onnx(encoder, folder / "model.onnx")
+    texts = encoder.normalizer.normalize_batch(PARITY_TEXTS)
+    if val is not None:
+        texts += encoder.normalizer.normalize_batch(val["text"].astype(str).head(64).tolist())
+    check = parity(encoder, path, texts)
+    log.info("ONNX parity: min cosine %.6f over %d texts", check["min_cosine"], check["texts"])
+    if check["min_cosine"] < ONNX_MIN_COSINE:
+        raise AdownerError(
+            f"ONNX export does not match PyTorch: min cosine {check['min_cosine']:.6f} < {ONNX_MIN_COSINE}"
+        )
+    return {"file": path.name, "opset": OPSET, **check}

@@ -1,0 +1,277 @@
+"""Fast inference over an exported model folder: ``adowner.load(DIR)``.
+
+Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embeds raw ad text:
+
+1. style normalisation with the settings saved in ``adowner.json`` (pure Python);
+2. tokenisation with the folder's ``tokenizer.json`` (the Rust ``tokenizers`` library, no
+   ``transformers`` import needed for it);
+3. the network, in one of two backends:
+
+   ============  =================================================  =============================
+   backend       runs                                               needs
+   ============  =================================================  =============================
+   ``"onnx"``    ``model.onnx`` (pooling, head and L2 norm inside)  ``onnxruntime`` only
+   ``"torch"``   ``AutoModel`` + mean pooling + optional dense      ``torch`` + ``transformers``
+   ``"auto"``    ``"onnx"`` when ``model.onnx`` exists, else torch
+   ============  =================================================  =============================
+
+Speed comes from length-sorted batches under a token budget (little padding), fixed intra-op
+threads, ``torch.inference_mode`` and ONNX Runtime's graph optimisations; figures are in
+``docs/BENCHMARKS.md`` (``scripts/bench_embed.py``).
+
+Example::
+
+    import adowner
+    enc = adowner.load("runs/export/adowner-minilm-agora")
+    emb = enc.embed(["ad one ...", "ad two ..."])      # (2, dim) float32, L2-normalised
+    score, same = enc.same_owner("ad one ...", "ad two ...")   # threshold at FPR 1%
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adowner.errors import AdownerError, InputError
+
+CONFIG_NAME = "adowner.json"
+ONNX_NAME = "model.onnx"
+DENSE_DIR = "2_Dense"
+DEFAULT_FPR = 0.01
+
+
+def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read ``adowner.json`` of an exported folder, with a clear error when it is not one."""
+    path = Path(folder) / CONFIG_NAME
+    if not path.is_file():
+        raise InputError(
+            f"not an adowner model folder (no {CONFIG_NAME}); export one with `adowner export`",
+            path=str(folder),
+        )
+    try:
+        cfg: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg}, line {exc.lineno})", path=str(path)) from exc
+    for key in ("embedding_dim", "max_length"):
+        if key not in cfg:
+            raise InputError("missing key", path=str(path), field=key)
+    return cfg
+
+
+def build_normalizer(settings: dict[str, Any] | None) -> Callable[[Sequence[str]], list[str]]:
+    """The style normaliser saved with the model, as a batch function (identity when none)."""
+    if not settings:
+        return lambda texts: list(texts)
+    from adowner.text.normalize import StyleNormalizer
+
+    normalizer = StyleNormalizer.from_dict(settings)
+    return normalizer.normalize_batch
+
+
+class _OnnxBackend:
+    """``model.onnx`` in ONNX Runtime: input_ids, attention_mask -> L2-normalised embedding."""
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        self.input_names = {i.name for i in self.session.get_inputs()}
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        out: np.ndarray = self.session.run(None, feed)[0]
+        return out
+
+
+class _TorchBackend:
+    """The Hugging Face backbone + mean pooling + optional dense head + L2 norm, in PyTorch."""
+
+    def __init__(self, folder: Path, threads: int) -> None:
+        import torch
+        from transformers import AutoModel
+
+        torch.set_num_threads(threads)
+        self.torch = torch
+        self.model = AutoModel.from_pretrained(str(folder), use_safetensors=True).eval()
+        self.dense: Any = None
+        dense_dir = folder / DENSE_DIR
+        if (dense_dir / "model.safetensors").is_file():
+            from safetensors.torch import load_file
+
+            dense_cfg = json.loads((dense_dir / "config.json").read_text(encoding="utf-8"))
+            state = load_file(str(dense_dir / "model.safetensors"))
+            linear = torch.nn.Linear(
+                dense_cfg["in_features"], dense_cfg["out_features"], bias="linear.bias" in state
+            )
+            linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
+            self.dense = linear.eval()
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            input_ids = torch.from_numpy(ids)
+            attn = torch.from_numpy(mask)
+            hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state
+            m = attn.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            if self.dense is not None:
+                pooled = self.dense(pooled)
+            out = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+            return out.float().numpy()
+
+
+class Encoder:
+    """An exported model ready to embed ads; build it with :func:`load`.
+
+    ==================  ===================================================================
+    attribute           meaning
+    ==================  ===================================================================
+    ``config``          the folder's ``adowner.json`` as a dict
+    ``model_id``        the folder's model id (its name unless the config says otherwise)
+    ``dimension``       embedding dimension
+    ``max_length``      word pieces kept per ad (longer ads are truncated)
+    ``backend``         ``"onnx"`` or ``"torch"``
+    ``thresholds``      ``{fpr: cosine threshold}`` calibrated on the validation split
+    ==================  ===================================================================
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        backend: str = "auto",
+        threads: int | None = None,
+        token_budget: int = 4096,
+        max_batch: int = 64,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        self.folder = Path(folder)
+        self.config = read_config(self.folder)
+        self.model_id: str = self.config.get("model_id") or self.folder.name
+        self.dimension = int(self.config["embedding_dim"])
+        self.max_length = int(self.config["max_length"])
+        self.thresholds: dict[float, float] = {
+            float(t["fpr"]): float(t["threshold"]) for t in self.config.get("thresholds") or []
+        }
+        self.token_budget, self.max_batch = token_budget, max_batch
+        self._normalize = build_normalizer(self.config.get("normalization"))
+
+        tok_path = self.folder / "tokenizer.json"
+        if not tok_path.is_file():
+            raise InputError("missing tokenizer.json", path=str(self.folder))
+        self.tokenizer = Tokenizer.from_file(str(tok_path))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=self.max_length)
+        self.pad_id = int(self.config.get("pad_token_id", 0))
+
+        threads = threads or int(os.environ.get("ADOWNER_THREADS", 0)) or (os.cpu_count() or 1)
+        onnx_path = self.folder / ONNX_NAME
+        if backend == "auto":
+            backend = "onnx" if onnx_path.is_file() else "torch"
+        if backend == "onnx":
+            if not onnx_path.is_file():
+                raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
+            self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
+                onnx_path, threads
+            )
+        elif backend == "torch":
+            self._net = _TorchBackend(self.folder, threads)
+        else:
+            raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
+        self.backend = backend
+
+    # ------------------------------------------------------------------ embedding
+    def normalize(self, texts: Sequence[str]) -> list[str]:
+        """Apply the model's style normalisation to raw ad texts."""
+        return self._normalize(texts)
+
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        normalized: bool = False,
+        progress: bool = False,
+    ) -> np.ndarray:
+        """Embed ``texts``: a ``(len(texts), dimension)`` float32 array, rows L2-normalised.
+
+        ``normalized=True`` skips the style normalisation (the texts already went through it).
+        Ads are sorted by length and cut into batches of at most ``token_budget`` padded word
+        pieces, so a batch of short ads is wide and a batch of long ads is narrow.
+        """
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of texts, not one string")
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if len(texts) == 0:
+            return out
+        prepared = list(texts) if normalized else self.normalize(texts)
+        encodings = self.tokenizer.encode_batch(prepared, add_special_tokens=True)
+        lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+        order = np.argsort(-lengths, kind="stable")
+        batches = list(self._batches(order, lengths))
+        from adowner.progress import track
+
+        for idx in track(batches, "embedding", disable=not progress):
+            width = int(lengths[idx[0]])
+            ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, k in enumerate(idx):
+                n = int(lengths[k])
+                ids[row, :n] = encodings[k].ids
+                mask[row, :n] = 1
+            out[idx] = self._net(ids, mask)
+        return out
+
+    def _batches(self, order: np.ndarray, lengths: np.ndarray):
+        """Cut length-sorted (longest first) indices into batches under the token budget."""
+        start = 0
+        while start < len(order):
+            width = max(int(lengths[order[start]]), 1)
+            size = max(1, min(self.max_batch, self.token_budget // width))
+            yield order[start : start + size]
+            start += size
+
+    # ------------------------------------------------------------------ decisions
+    def threshold(self, fpr: float = DEFAULT_FPR) -> float:
+        """The cosine threshold calibrated for false-positive rate ``fpr``."""
+        if not self.thresholds:
+            raise AdownerError(
+                f"{self.folder}: no calibrated threshold in {CONFIG_NAME}; export with --data PREPARED_DIR"
+            )
+        for key, value in self.thresholds.items():
+            if abs(key - fpr) < 1e-12:
+                return value
+        known = ", ".join(f"{k:g}" for k in sorted(self.thresholds))
+        raise AdownerError(f"no threshold calibrated for FPR {fpr:g} (have: {known})")
+
+    def same_owner(self, a: str, b: str, *, fpr: float = DEFAULT_FPR) -> tuple[float, bool]:
+        """Cosine similarity of two raw ads and whether it clears the threshold at ``fpr``."""
+        threshold = self.threshold(fpr)
+        emb = self.embed([a, b])
+        score = float(np.dot(emb[0], emb[1]))
+        return score, score >= threshold
+
+    def __repr__(self) -> str:
+        return f"Encoder({str(self.folder)!r}, backend={self.backend!r}, dim={self.dimension})"
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    backend: str = "auto",
+    threads: int | None = None,
+    **kwargs: Any,
+) -> Encoder:
+    """Load an exported model folder for fast inference (see :class:`Encoder`)."""
+    return Encoder(path, backend=backend, threads=threads, **kwargs)

@@ -1,0 +1,179 @@
+"""The HTTP service over an exported model folder (FastAPI).
+
+==========================  ===============================================================
+endpoint                    answer
+==========================  ===============================================================
+``GET /health``             ``{"status": "ok", "model", "dimension", "backend", ...}``
+``POST /embed``             ``{"texts": [...]}`` -> ``{"embeddings": [[...]], "model", "dimension"}``
+``POST /same-owner``        ``{"a", "b", "fpr"?}`` -> ``{"score", "decision", "threshold", "fpr", "model"}``
+==========================  ===============================================================
+
+Errors are JSON ``{"detail": "..."}`` and never echo the submitted text (ads carry phone
+numbers): 400 malformed JSON, 401 missing/wrong bearer token, 409 no calibrated threshold,
+413 too many texts / too many characters in a text / body too large, 422 wrong shape or
+types. Any other failure is a 500 with a generic message; the service keeps running.
+
+Model calls are serialised (one at a time, in a worker thread) so that concurrent requests
+do not oversubscribe the CPU; the event loop keeps accepting requests meanwhile.
+
+Example::
+
+    app = create_app(adowner.load("runs/export/adowner-minilm-agora"), max_texts=64)
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StrictStr
+from starlette.concurrency import run_in_threadpool
+
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+TOKEN_ENV = "ADOWNER_API_TOKEN"
+
+
+class EmbedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    texts: list[StrictStr]
+
+
+class SameOwnerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    a: StrictStr
+    b: StrictStr
+    fpr: float | None = None
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        self.status, self.detail = status, detail
+
+
+def create_app(
+    encoder: Any,
+    *,
+    max_texts: int = 64,
+    max_chars: int = 20_000,
+    max_body_bytes: int | None = None,
+    token: str | None = None,
+    default_fpr: float = 0.01,
+) -> FastAPI:
+    """A FastAPI app serving ``encoder`` (what :func:`adowner.load` returns)."""
+    # JSON escapes can take 6 bytes a character ("\\ud83d"); leave room for that and the wrapper.
+    body_limit = max_body_bytes or (max_texts * max_chars * 6 + 65_536)
+    app = FastAPI(
+        title="adowner",
+        version=str(getattr(encoder, "model_id", "")),
+        docs_url=None,
+        redoc_url=None,
+    )
+    lock = asyncio.Lock()
+
+    async def run_model(fn: Any, *args: Any) -> Any:
+        async with lock:
+            return await run_in_threadpool(fn, *args)
+
+    def check_texts(texts: list[str]) -> None:
+        if len(texts) > max_texts:
+            raise _Reject(413, f"too many texts: {len(texts)} > limit {max_texts} per request")
+        for k, t in enumerate(texts):
+            if len(t) > max_chars:
+                raise _Reject(413, f"text {k} has {len(t)} characters > limit {max_chars}")
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Reject(422, f"text {k} is not valid Unicode (lone surrogate)") from None
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Any:
+        if token is not None and request.url.path != "/health":
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return JSONResponse(
+                    {"detail": "missing or wrong bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > body_limit):
+            return JSONResponse(
+                {"detail": f"request body too large (limit {body_limit} bytes)"}, 413
+            )
+        return await call_next(request)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return JSONResponse({"detail": "malformed JSON body"}, status_code=400)
+        # The submitted values ("input") are dropped: they may hold phone numbers.
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+            for e in errors
+        )
+        return JSONResponse({"detail": f"invalid request: {detail}"}, status_code=422)
+
+    @app.exception_handler(_Reject)
+    async def reject(request: Request, exc: _Reject) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "model": encoder.model_id,
+            "dimension": encoder.dimension,
+            "max_length": encoder.max_length,
+            "backend": encoder.backend,
+            "thresholds": [
+                {"fpr": f, "threshold": t} for f, t in sorted(encoder.thresholds.items())
+            ],
+            "limits": {"max_texts": max_texts, "max_chars": max_chars},
+        }
+
+    @app.post("/embed")
+    async def embed(req: EmbedRequest) -> dict[str, Any]:
+        check_texts(req.texts)
+        emb = await run_model(encoder.embed, req.texts)
+        return {
+            "model": encoder.model_id,
+            "dimension": encoder.dimension,
+            "embeddings": emb.tolist(),
+        }
+
+    @app.post("/same-owner")
+    async def same_owner(req: SameOwnerRequest) -> dict[str, Any]:
+        check_texts([req.a, req.b])
+        fpr = default_fpr if req.fpr is None else req.fpr
+        if not encoder.thresholds:
+            raise _Reject(409, "this model has no calibrated threshold (export it with --data)")
+        match = [f for f in encoder.thresholds if abs(f - fpr) < 1e-12]
+        if not match:
+            known = ", ".join(f"{f:g}" for f in sorted(encoder.thresholds))
+            raise _Reject(422, f"no threshold calibrated for fpr {fpr:g} (have: {known})")
+        threshold = encoder.thresholds[match[0]]
+        emb = await run_model(encoder.embed, [req.a, req.b])
+        score = float(emb[0] @ emb[1])
+        return {
+            "model": encoder.model_id,
+            "score": score,
+            "decision": score >= threshold,
+            "threshold": threshold,
+            "fpr": match[0],
+        }
+
+    return app
