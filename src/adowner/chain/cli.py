@@ -1,9 +1,204 @@
-"""Subcommands of adowner.chain (registered by adowner.cli)."""
+"""Subcommands of adowner.chain (registered by adowner.cli): ingest, mempool-watch, cluster, match."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this subpackage's subcommands to sub."""
+    """Add ``adowner chain ...`` to sub."""
+    chain = sub.add_parser(
+        "chain", help="Bitcoin side: ingest, cluster addresses, match ads to payments"
+    )
+    cmds = chain.add_subparsers(dest="chain_command", metavar="CHAIN_COMMAND")
+
+    def _help(args: argparse.Namespace) -> int:
+        chain.print_help()
+        return 2
+
+    chain.set_defaults(func=_help)
+
+    p = cmds.add_parser(
+        "ingest",
+        help="raw blocks, blk*.dat, hex, Core JSON or bitcoin-etl rows -> Parquet tables",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="files or folders")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--mempool-log", type=Path, help="mempool-watch log: fills first_seen")
+    p.add_argument(
+        "--network",
+        default="mainnet",
+        choices=["mainnet", "testnet", "regtest"],
+        help="address prefixes (default mainnet)",
+    )
+    p.set_defaults(func=_ingest)
+
+    p = cmds.add_parser("mempool-watch", help="log first-seen times of mempool transactions")
+    p.add_argument("--rpc", required=True, help="node URL, e.g. http://127.0.0.1:8332/")
+    p.add_argument("--out", required=True, type=Path, help="JSON Lines log (appended)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--cookie", type=Path, help="Bitcoin Core .cookie file")
+    auth.add_argument("--user", help="rpcuser (with --password)")
+    p.add_argument("--password", help="rpcpassword")
+    p.add_argument("--max-polls", type=int, help="stop after N polls (default: run until Ctrl-C)")
+    p.set_defaults(func=_watch)
+
+    p = cmds.add_parser("cluster", help="multi-input address clustering with the CoinJoin guard")
+    p.add_argument("chain_dir", type=Path, metavar="DIR", help="an ingest folder")
+    p.add_argument("--out", required=True, type=Path, help="clusters.parquet")
+    p.add_argument("--engine", default="local", choices=["local", "spark"])
+    p.add_argument("--no-coinjoin-guard", action="store_true", help="also link CoinJoin inputs")
+    p.add_argument(
+        "--change-heuristic",
+        action="store_true",
+        help="add one-time change links (off by default: can create super-clusters)",
+    )
+    p.add_argument("--spark-master", default="local[*]", help="Spark master (default local[*])")
+    p.set_defaults(func=_cluster)
+
+    p = cmds.add_parser("match", help="match ads to their Bitcoin payments (Portnoff et al. 2017)")
+    p.add_argument("--ads", required=True, type=Path, help="ads: parquet/csv/jsonl")
+    p.add_argument("--chain", required=True, type=Path, help="an ingest folder with first_seen")
+    p.add_argument("--rates", required=True, type=Path, help="BTC/USD CSV series")
+    site = p.add_mutually_exclusive_group(required=True)
+    site.add_argument(
+        "--site-addresses", type=Path, help="the site's payment addresses, one a line"
+    )
+    site.add_argument(
+        "--site-seed-addresses",
+        type=Path,
+        help="known site addresses; the site is their clusters (needs clusters)",
+    )
+    p.add_argument("--clusters", type=Path, help="clusters.parquet (default: cluster DIR now)")
+    p.add_argument("--out", required=True, type=Path, help="matches.parquet")
+    p.add_argument(
+        "--window-minutes",
+        type=int,
+        default=1,
+        help="the ad may follow the payment's first-seen minute by up to N minutes (default 1)",
+    )
+    p.add_argument(
+        "--minutes-after",
+        type=int,
+        default=0,
+        help="the payment may be first seen up to N minutes after the ad's minute (default 0)",
+    )
+    p.add_argument("--tol", type=float, default=0.02, help="price tolerance (default 0.02)")
+    p.add_argument("--tol-sponsored", type=float, default=0.05, help="for sponsored ads (0.05)")
+    p.add_argument("--average-minutes", type=float, default=10.0, help="rate average (10)")
+    p.add_argument("--engine", default="local", choices=["local", "spark"])
+    p.add_argument(
+        "--truth", type=Path, help="simulator truth_ad_tx.parquet: report precision/recall"
+    )
+    p.set_defaults(func=_match)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from adowner.chain.address import select_network
+    from adowner.chain.ingest import ingest
+
+    select_network(args.network)
+    summary = ingest(args.inputs, args.out, mempool_log=args.mempool_log)
+    summary.pop("per_file", None)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from adowner.chain.mempool import read_cookie, watch
+    from adowner.errors import InputError
+
+    auth = None
+    if args.cookie:
+        auth = read_cookie(args.cookie)
+    elif args.user:
+        if args.password is None:
+            raise InputError("--user needs --password", field="password")
+        auth = (args.user, args.password)
+    stats = watch(args.rpc, args.out, interval=args.interval, auth=auth, max_polls=args.max_polls)
+    print(json.dumps(stats), file=sys.stderr)
+    return 0
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from adowner.chain.cluster import cluster_dir
+
+    spark = None
+    if args.engine == "spark":
+        from adowner.chain.spark import spark_session
+
+        spark = spark_session(args.spark_master)
+    stats = cluster_dir(
+        args.chain_dir,
+        args.out,
+        engine=args.engine,
+        coinjoin_guard=not args.no_coinjoin_guard,
+        change_heuristic=args.change_heuristic,
+        spark=spark,
+    )
+    print(json.dumps(stats, indent=2))
+    return 0
+
+
+def _match(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from adowner._io import write_json, write_parquet
+    from adowner.chain import match as M
+    from adowner.chain.cluster import cluster_tables, load_tables
+    from adowner.chain.rates import read_rates
+
+    ads = M.read_ads(args.ads)
+    rates = read_rates(args.rates)
+    inputs, outputs = load_tables(args.chain)
+    if args.clusters:
+        clusters = pd.read_parquet(args.clusters, columns=["address", "cluster_id"])
+    else:
+        clusters = cluster_tables(inputs, outputs)[0]
+    if args.site_addresses:
+        site = M.read_address_list(args.site_addresses)
+    else:
+        site = M.site_from_seeds(M.read_address_list(args.site_seed_addresses), clusters)
+    payments = M.payments_to_site(args.chain, site)
+    spark = None
+    if args.engine == "spark":
+        from adowner.chain.spark import spark_session
+
+        spark = spark_session()
+    matches = M.match_ads(
+        ads,
+        payments,
+        rates,
+        inputs=inputs,
+        clusters=clusters,
+        window_minutes=args.window_minutes,
+        minutes_after=args.minutes_after,
+        tol=args.tol,
+        tol_sponsored=args.tol_sponsored,
+        average_minutes=args.average_minutes,
+        engine=args.engine,
+        spark=spark,
+    )
+    write_parquet(matches, args.out)
+    summary = {
+        "ads": len(matches),
+        "site_addresses": len(site),
+        "payments": len(payments),
+        "payments_without_first_seen": payments.attrs.get("no_first_seen", 0),
+        "status": {str(k): int(v) for k, v in matches["match_status"].value_counts().items()},
+        "rule": {
+            "window_minutes": args.window_minutes,
+            "minutes_after": args.minutes_after,
+            "tol": args.tol,
+            "tol_sponsored": args.tol_sponsored,
+        },
+    }
+    if args.truth:
+        summary["evaluation"] = M.evaluate(matches, pd.read_parquet(args.truth))
+    write_json(summary, args.out.with_suffix(".json"))
+    print(json.dumps(summary, indent=2))
+    return 0

@@ -78,7 +78,7 @@ def load_tables(chain_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.Dat
                 f"not an ingest folder: {name}.parquet is missing (run `adowner chain ingest`)",
                 path=str(d),
             )
-    inputs = pd.read_parquet(d / "inputs.parquet", columns=["txid", "spent_txid", "address"])
+    inputs = pd.read_parquet(d / "inputs.parquet", columns=["txid", "index", "spent_txid", "address"])
     outputs = pd.read_parquet(
         d / "outputs.parquet", columns=["txid", "n", "address", "value_sat", "script_type"]
     )

@@ -134,6 +134,8 @@ def candidates(
     tol: float = 0.02,
     tol_sponsored: float = 0.05,
     average_minutes: float = 10.0,
+    engine: str = "local",
+    spark: Any = None,
 ) -> pd.DataFrame:
     """Every (ad row, payment row) pair that meets the rule, with price error and time gap."""
     pay_usd = (
@@ -158,23 +160,29 @@ def candidates(
     hi_c = np.ceil(price * (1 + t) * 100).astype(np.int64)
     ad_min = _minutes(ads["posted_at"].iloc[ad_idx]) - m0
 
-    parts_ad, parts_s, parts_e = [], [], []
-    for off in range(-window_minutes, minutes_after + 1):
-        mm = ad_min + off
-        inside = mm >= 0
-        s = np.searchsorted(keys, (mm[inside] << CENT_BITS) | lo_c[inside], "left")
-        e = np.searchsorted(keys, (mm[inside] << CENT_BITS) | hi_c[inside], "right")
-        parts_ad.append(np.flatnonzero(inside))
-        parts_s.append(s)
-        parts_e.append(e)
-    a = np.concatenate(parts_ad)
-    s = np.concatenate(parts_s)
-    counts = np.concatenate(parts_e) - s
-    total = int(counts.sum())
-    rep_a = np.repeat(a, counts)
-    start = np.repeat(s - (np.cumsum(counts) - counts), counts)
-    pos = order[start + np.arange(total)]
-    p_rows = pay_idx[pos]
+    if engine == "spark":
+        from adowner.chain.spark import match_pairs_spark, spark_session
+
+        pairs = match_pairs_spark(
+            spark or spark_session(),
+            pd.DataFrame(
+                {
+                    "ad_row": np.arange(len(ad_idx)),
+                    "minute": ad_min,
+                    "lo_cents": lo_c,
+                    "hi_cents": hi_c,
+                }
+            ),
+            pd.DataFrame({"pay_row": pay_idx, "minute": pay_min - m0, "cents": cents}),
+            window_minutes=window_minutes,
+            minutes_after=minutes_after,
+        ).sort_values(["ad_row", "pay_row"])
+        rep_a, p_rows = pairs["ad_row"].to_numpy(), pairs["pay_row"].to_numpy()
+    elif engine == "local":
+        rep_a, pos = _window_search(keys, ad_min, lo_c, hi_c, window_minutes, minutes_after)
+        p_rows = pay_idx[order[pos]]
+    else:
+        raise InputError(f"unknown engine {engine!r} (local or spark)", field="engine")
 
     price_rep = price[rep_a]
     paid = pay_usd[p_rows]
@@ -192,6 +200,30 @@ def candidates(
             "gap_s": (posted.asi8 - seen.asi8) / 1e6,
         }
     )
+
+
+def _window_search(
+    keys: np.ndarray,
+    ad_min: np.ndarray,
+    lo_c: np.ndarray,
+    hi_c: np.ndarray,
+    window_minutes: int,
+    minutes_after: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(ad index, sorted-key position) of every key inside each ad's minute/cents window."""
+    parts_ad, parts_s, parts_e = [], [], []
+    for off in range(-window_minutes, minutes_after + 1):
+        mm = ad_min + off
+        inside = mm >= 0
+        parts_s.append(np.searchsorted(keys, (mm[inside] << CENT_BITS) | lo_c[inside], "left"))
+        parts_e.append(np.searchsorted(keys, (mm[inside] << CENT_BITS) | hi_c[inside], "right"))
+        parts_ad.append(np.flatnonzero(inside))
+    a = np.concatenate(parts_ad)
+    s = np.concatenate(parts_s)
+    counts = np.concatenate(parts_e) - s
+    rep_a = np.repeat(a, counts)
+    start = np.repeat(s - (np.cumsum(counts) - counts), counts)
+    return rep_a, start + np.arange(int(counts.sum()))
 
 
 def match_ads(

@@ -140,3 +140,33 @@ def components_spark(
         raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
     result = e.toPandas()
     return pd.Series(result["v"].to_numpy(), index=result["u"].to_numpy(), name="root")
+
+
+def match_pairs_spark(
+    spark: Any,
+    ads: pd.DataFrame,
+    payments: pd.DataFrame,
+    *,
+    window_minutes: int,
+    minutes_after: int,
+) -> pd.DataFrame:
+    """(ad_row, pay_row) pairs meeting the payment rule, as an equi-join on the minute.
+
+    ``ads``: ``ad_row, minute, lo_cents, hi_cents``; ``payments``: ``pay_row, minute, cents``
+    (USD values already converted at the rate of their moment). Each ad is exploded over the
+    minutes of its window, joined with the payments of that minute, and range-filtered on cents.
+    """
+    from pyspark.sql import functions as F
+
+    if ads.empty or payments.empty:
+        return pd.DataFrame({"ad_row": [], "pay_row": []}, dtype="int64")
+    a = spark.createDataFrame(ads[["ad_row", "minute", "lo_cents", "hi_cents"]])
+    p = spark.createDataFrame(payments[["pay_row", "minute", "cents"]])
+    offsets = F.sequence(F.lit(-window_minutes), F.lit(minutes_after))
+    a = a.withColumn("off", F.explode(offsets)).withColumn("minute", F.col("minute") + F.col("off"))
+    pairs = (
+        a.join(p, "minute")
+        .where((F.col("cents") >= F.col("lo_cents")) & (F.col("cents") <= F.col("hi_cents")))
+        .select("ad_row", "pay_row")
+    )
+    return pd.DataFrame(pairs.toPandas(), columns=["ad_row", "pay_row"]).astype("int64")
