@@ -89,7 +89,8 @@ def test_blk_file_with_corrupt_and_truncated_parts(tmp_path):
     q = [json.loads(x) for x in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
     offsets = [r["offset"] for r in q]
     assert offsets[0] == len(framed(b1))  # the junk, reported where it starts
-    assert "corrupt block" in q[1]["error"] and "truncated" in q[2]["error"]
+    assert "corrupt block" in q[1]["error"]
+    assert "truncated" in q[2]["error"]
     t = _tables(tmp_path / "out")
     assert sorted(t["transactions"]["block_height"]) == [300_001, 300_001, 300_002, 300_002]
     spends = t["inputs"][t["inputs"]["spent_txid"] != COINBASE_TXID]
@@ -195,7 +196,8 @@ def test_bad_json_rows_are_quarantined_with_line_and_mempool_join(tmp_path):
         + "{torn"
     )
     s = ingest([tmp_path / "rows.jsonl"], tmp_path / "out", mempool_log=log)
-    assert s["transactions"] == 1 and s["quarantined"] == 2
+    assert s["transactions"] == 1
+    assert s["quarantined"] == 2
     q = [json.loads(x) for x in (tmp_path / "out" / "quarantine.jsonl").read_text().splitlines()]
     assert [r["line"] for r in q] == [2, 3]
     assert "verbosity 1" in q[1]["error"]
@@ -215,7 +217,8 @@ def test_resume_skips_finished_files(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setitem(ing.READERS, ".hex", lambda *a: calls.append(a))
     s = ingest([tmp_path / "b.hex"], tmp_path / "out")
-    assert calls == [] and s["transactions"] == first["transactions"] == 1
+    assert calls == []
+    assert s["transactions"] == first["transactions"] == 1
 
 
 # ------------------------------------------------------------------ real data
@@ -251,7 +254,8 @@ def test_segwit_and_bech32_samples_parse_and_invalid_is_quarantined(tmp_path):
     s = ingest([folder], tmp_path)
     assert s["quarantined"] == 1
     q = json.loads((tmp_path / "quarantine.jsonl").read_text().splitlines()[0])
-    assert q["file"].endswith("invalid_tx.hex") and q["line"] == 1
+    assert q["file"].endswith("invalid_tx.hex")
+    assert q["line"] == 1
     out = _tables(tmp_path)["outputs"]
     assert {"witness_v0_keyhash", "witness_v0_scripthash"} <= set(out["script_type"])
     assert out["address"].str.startswith("bc1q").sum() >= 3
