@@ -381,13 +381,21 @@ def _coinjoin(
     changes: list[tuple[_Wallet, int]] = []
     for w in parts:
         need = denom + 20_000
-        if sum(c[3] for c in w.utxos) < need:
-            chain.fund(when - pd.Timedelta(minutes=float(rng.uniform(1, 10))), w, need)
-        coins, total = [], 0
-        while total < need:
-            coin = w.utxos.pop()
-            coins.append(coin)
-            total += coin[3]
+        if whirlpool:
+            # Whirlpool's "tx0": the wallet first makes one premix coin of the pool size + fee.
+            premix = chain.address(w)
+            tx0 = chain.spend(
+                when - pd.Timedelta(minutes=float(rng.uniform(1, 30))), w, [(premix, need)]
+            )
+            coins, total = [(tx0, 0, premix, need)], need
+        else:
+            if sum(c[3] for c in w.utxos) < need:
+                chain.fund(when - pd.Timedelta(minutes=float(rng.uniform(1, 10))), w, need)
+            coins, total = [], 0
+            while total < need:
+                coin = w.utxos.pop()
+                coins.append(coin)
+                total += coin[3]
         inputs += coins
         outputs.append((chain.address(w), denom))
         if not whirlpool:
