@@ -6,11 +6,13 @@ What it computes
     sponsored), then cluster the payer's input addresses by common-input ownership. Ads whose
     unique match was paid from the same wallet cluster are joined here (a star around the first
     ad of each cluster). Ads with an *ambiguous* match (several candidate transactions) join
-    nothing: they are returned separately so the analyst sees them.
+    nothing, and neither do payments whose inputs span several wallet clusters: both are
+    returned separately (with ``why``) so the analyst sees them.
 
 Requires
     The output of ``adowner chain match``: one row an ad with ``ad_id``, ``match_status``
-    (unique/ambiguous/none), the chosen ``txid`` and the payer's wallet cluster id.
+    (unique/ambiguous/none), the chosen ``txid`` and the payer's wallet cluster id; and where
+    given ``payer_clusters``, the number of clusters among the payment's inputs (only 1 joins).
 
 Inputs
     =========  ===============================  =============================================
@@ -41,7 +43,8 @@ from adowner.errors import InputError
 COLUMNS = {
     "status": ("match_status", "status"),
     "txid": ("txid", "chosen_txid", "tx_id"),
-    "cluster": ("payer_cluster", "payer_cluster_id", "cluster_id", "wallet_cluster"),
+    "cluster": ("payer_cluster_id", "payer_cluster", "cluster_id", "wallet_cluster"),
+    "n_clusters": ("payer_clusters", "n_payer_clusters"),
     "usd": ("paid_usd", "amount_usd", "value_usd", "usd"),
 }
 
@@ -71,9 +74,25 @@ def payment_edges(
 
     col = resolve_columns(matches, path)
     status = matches[col["status"]].astype(str).str.lower()
-    ambiguous = matches[status == "ambiguous"].reset_index(drop=True)
+    # a payment whose inputs come from several wallet clusters (a CoinJoin the guard kept
+    # apart) names no single payer: it joins nothing either
+    mixed = pd.Series(False, index=matches.index)
+    if col["n_clusters"]:
+        mixed = pd.to_numeric(matches[col["n_clusters"]], errors="coerce").fillna(1).gt(1)
+    unique = (status == "unique") & ~mixed
+    ambiguous = matches[(status == "ambiguous") | ((status == "unique") & mixed)].copy()
+    ambiguous.insert(
+        1,
+        "why",
+        np.where(
+            status[ambiguous.index] == "ambiguous",
+            "several candidate payments",
+            "payer inputs in several wallet clusters",
+        ),
+    )
+    ambiguous = ambiguous.reset_index(drop=True)
     pos = pd.Series(np.arange(len(ad_ids), dtype=np.int64), index=pd.Index(ad_ids).astype(str))
-    m = matches[(status == "unique") & matches[col["cluster"]].notna()].copy()
+    m = matches[unique & matches[col["cluster"]].notna()].copy()
     m["ad"] = pos.reindex(pd.Index(m["ad_id"].astype(str))).to_numpy()
     m = m[m["ad"].notna()]
     if m.empty:

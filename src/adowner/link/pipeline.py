@@ -191,7 +191,7 @@ def payments_table(matches: pd.DataFrame | None, ads: pd.DataFrame) -> pd.DataFr
         return None
     col = resolve_columns(matches)
     status = matches[col["status"]].astype(str).str.lower()
-    m = matches[status == "unique"]
+    m = matches[(status == "unique") & matches[col["cluster"]].notna()]
     out = pd.DataFrame({"ad_id": m["ad_id"].astype(str), "wallet_cluster": m[col["cluster"]]})
     if col["usd"]:
         out["paid_usd"] = pd.to_numeric(m[col["usd"]], errors="coerce").to_numpy()
@@ -363,30 +363,33 @@ def match_payments(
     site_addresses: str | Path | None,
     out: Path,
     clusters: str | Path | None = None,
+    *,
+    coinjoin_guard: bool = True,
 ) -> Path:
-    """Cluster the chain's addresses (if not done) and match ads to payments: ``out/matches.parquet``."""
-    from adowner.cli import main
+    """Match ads to payments with ``chain.match`` (clustering the chain first unless ``clusters``).
+
+    Writes ``out/matches.parquet`` (and ``out/clusters.parquet`` when it clustered); returns the
+    matches path.
+    """
+    from adowner.chain import match as M
+    from adowner.chain.cluster import cluster_tables, load_tables
+    from adowner.chain.rates import read_rates
 
     if rates is None or site_addresses is None:
         raise InputError("--chain needs --rates and --site-addresses", field="--chain")
-    chain = Path(chain)
-    if clusters is None:
-        clusters = out / "clusters.parquet"
-        if not clusters.exists() and main(["chain", "cluster", str(chain), "--out", str(clusters)]):
-            raise InputError("address clustering failed", path=str(chain))
-    matches = out / "matches.parquet"
-    argv = ["chain", "match", "--ads", str(ads), "--chain", str(chain), "--rates", str(rates)]
-    argv += [
-        "--site-addresses",
-        str(site_addresses),
-        "--clusters",
-        str(clusters),
-        "--out",
-        str(matches),
-    ]
-    if main(argv) != 0:
-        raise InputError("payment matching failed", path=str(chain))
-    return matches
+    inputs, outputs = load_tables(chain)
+    if clusters is not None:
+        cl = pd.read_parquet(clusters, columns=["address", "cluster_id"])
+    else:
+        cl = cluster_tables(inputs, outputs, coinjoin_guard=coinjoin_guard)[0]
+        write_parquet(cl, out / "clusters.parquet")
+    payments = M.payments_to_site(chain, M.read_address_list(site_addresses))
+    matches = M.match_ads(M.read_ads(ads), payments, read_rates(rates), inputs=inputs, clusters=cl)
+    path = out / "matches.parquet"
+    write_parquet(matches, path)
+    counts = matches["match_status"].value_counts().to_dict()
+    log.info("payment matches: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return path
 
 
 def link_command(
