@@ -224,3 +224,25 @@ def test_cli_help_documents_adapters(capsys):
     text = capsys.readouterr().out
     for word in ("--adapter", "agora", "beer", "--owner-column", "true_owner", "--map"):
         assert word in text
+
+
+def test_masking_resumes_from_checkpoints(tmp_path, monkeypatch):
+    import adowner.data.prepare as prep
+
+    path = tmp_path / "ads.csv"
+    _ads(4, 3).to_csv(path, index=False)
+    ckpt = tmp_path / "ckpt"
+    first = load_ads([path], config=CFG, checkpoint_dir=ckpt)
+    assert list(ckpt.glob("mask-*.parquet"))
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep, "_mask_block", interrupted)
+    again = load_ads([path], config=CFG, checkpoint_dir=ckpt)  # every block comes from disk
+    pd.testing.assert_frame_equal(first.frame, again.frame)
+    with pytest.raises(KeyboardInterrupt):  # other settings, other checkpoints
+        load_ads([path], config=DataConfig(salt="other", show_progress=False), checkpoint_dir=ckpt)
+    monkeypatch.undo()
+    prepare([path], tmp_path / "out", config=CFG)
+    assert not (tmp_path / ".out.checkpoints").exists()

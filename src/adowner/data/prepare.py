@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -74,10 +75,37 @@ def _owner_column(frames: list[tuple[str, pd.DataFrame]], wanted: str | None) ->
     return "owner" if has else None
 
 
-def _mask_rows(
-    df: pd.DataFrame, config: DataConfig
+def _mask_block(
+    rows: list[tuple[str, str]], region: str, salt: str
 ) -> tuple[list[str], list[str], dict[str, list[list[str]]]]:
-    """Masked title and body of each row, and the hash lists of each identifier kind."""
+    titles: list[str] = []
+    bodies: list[str] = []
+    hashes: dict[str, list[list[str]]] = {c: [] for c in IDENTIFIER_COLUMNS}
+    for title, body in rows:
+        mt, found = mask_identifiers(title, region) if title else ("", [])
+        mb, found_b = mask_identifiers(body, region) if body else ("", [])
+        titles.append(mt)
+        bodies.append(mb)
+        per_kind: dict[str, set[str]] = {c: set() for c in IDENTIFIER_COLUMNS}
+        for ident in (*found, *found_b):
+            per_kind[COLUMNS[ident.kind]].add(hash_identifier(ident.kind, ident.value, salt))
+        for c in IDENTIFIER_COLUMNS:
+            hashes[c].append(sorted(per_kind[c]))
+    return titles, bodies, hashes
+
+
+def _mask_rows(
+    df: pd.DataFrame, config: DataConfig, checkpoint_dir: Path | None = None
+) -> tuple[list[str], list[str], dict[str, list[list[str]]]]:
+    """Masked title and body of each row, and the hash lists of each identifier kind.
+
+    Masking is the slow step, so with ``checkpoint_dir`` each finished block of rows is saved
+    there (masked text and hashes only, never a raw identifier) under a name derived from the
+    block's content and the settings; a rerun after an interruption loads the finished blocks.
+    """
+    import hashlib
+
+    from adowner._io import write_parquet
     from adowner.progress import make_progress
 
     titles: list[str] = []
@@ -85,23 +113,34 @@ def _mask_rows(
     hashes: dict[str, list[list[str]]] = {c: [] for c in IDENTIFIER_COLUMNS}
     salt, region = config.salt, config.region
     rows = list(zip(df["title"], df["body"], strict=True))
-    step = 1000  # advance the bar per block: a per-row update would cost more than the masking
+    step = 5000  # rows a block: the bar moves and a checkpoint is written per block
+    resumed = 0
     with make_progress(disable=not config.show_progress or len(rows) < 2000) as progress:
         task = progress.add_task("masking identifiers", total=len(rows))
         for lo in range(0, len(rows), step):
-            for title, body in rows[lo : lo + step]:
-                mt, found = mask_identifiers(title, region) if title else ("", [])
-                mb, found_b = mask_identifiers(body, region) if body else ("", [])
-                titles.append(mt)
-                bodies.append(mb)
-                per_kind: dict[str, set[str]] = {c: set() for c in IDENTIFIER_COLUMNS}
-                for ident in (*found, *found_b):
-                    per_kind[COLUMNS[ident.kind]].add(
-                        hash_identifier(ident.kind, ident.value, salt)
-                    )
-                for c in IDENTIFIER_COLUMNS:
-                    hashes[c].append(sorted(per_kind[c]))
-            progress.advance(task, min(step, len(rows) - lo))
+            block = rows[lo : lo + step]
+            path = None
+            if checkpoint_dir is not None:
+                key = hashlib.sha256(f"{region}\x1f{salt}".encode())
+                for title, body in block:
+                    key.update(f"\x1e{title}\x1f{body}".encode("utf-8", "replace"))
+                path = checkpoint_dir / f"mask-{key.hexdigest()[:24]}.parquet"
+            if path is not None and path.is_file():
+                saved = pd.read_parquet(path)
+                bt, bb = saved["title"].tolist(), saved["body"].tolist()
+                bh = {c: [list(v) for v in saved[c]] for c in IDENTIFIER_COLUMNS}
+                resumed += len(block)
+            else:
+                bt, bb, bh = _mask_block(block, region, salt)
+                if path is not None:
+                    write_parquet(pd.DataFrame({"title": bt, "body": bb, **bh}), path)
+            titles += bt
+            bodies += bb
+            for c in IDENTIFIER_COLUMNS:
+                hashes[c] += bh[c]
+            progress.advance(task, len(block))
+    if resumed:
+        log.info("resumed %d masked rows from checkpoints in %s", resumed, checkpoint_dir)
     return titles, bodies, hashes
 
 
@@ -111,8 +150,11 @@ def load_ads(
     adapter: str = "auto",
     column_map: dict[str, str] | None = None,
     config: DataConfig | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> LoadedAds:
     """Read, validate and mask ``paths``; no owner derivation, dedup or split.
+
+    With ``checkpoint_dir``, masked blocks are saved there and reused by a rerun.
 
     Owner labels are taken from ``config.owner_column`` (or an ``owner`` column) when the files
     have one; otherwise ``frame`` has no ``owner`` column and ``owner_source`` is
@@ -152,7 +194,8 @@ def load_ads(
     checked = validate(raw, config, owner_col)
     df = checked.frame
 
-    titles, bodies, hashes = _mask_rows(df, config)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    titles, bodies, hashes = _mask_rows(df, config, ckpt)
     df["title"], df["body"] = titles, bodies
     df["text"] = [f"{t}\n{b}" if t and b else (t or b) for t, b in zip(titles, bodies, strict=True)]
     for c in IDENTIFIER_COLUMNS:
@@ -211,7 +254,12 @@ def prepare(
 
     config = config or DataConfig()
     t0 = time.perf_counter()
-    loaded = load_ads(paths, adapter=adapter, column_map=column_map, config=config)
+    out = Path(out_dir)
+    # Checkpoints of the slow masking step live beside the output until it is complete.
+    checkpoints = out.parent / f".{out.name}.checkpoints"
+    loaded = load_ads(
+        paths, adapter=adapter, column_map=column_map, config=config, checkpoint_dir=checkpoints
+    )
     df = loaded.frame
     timings = {"load_validate_mask_s": round(time.perf_counter() - t0, 2)}
 
@@ -283,6 +331,7 @@ def prepare(
         summary["config"] = settings
         summary["timings"] = {**timings, "total_s": round(time.perf_counter() - t0, 2)}
         write_json(summary, Path(tmp) / "summary.json")
+    shutil.rmtree(checkpoints, ignore_errors=True)
     log.info(
         "prepared %d ads of %d owners into %s (%d quarantined, %d duplicates dropped)",
         len(df),
