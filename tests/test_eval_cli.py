@@ -171,6 +171,23 @@ def test_resolve_errors(tmp_path):
         resolve_model(f"zero-shot:{tmp_path}")
 
 
+def test_resolve_checkpoint_and_folder_lazily(tmp_path, monkeypatch):
+    import adowner.export.inference as inference
+    import adowner.model.checkpoint as checkpoint
+
+    ckpt = tmp_path / "best.ckpt"
+    ckpt.write_bytes(b"x")
+    folder = tmp_path / "exported"
+    folder.mkdir()
+    (folder / "adowner.json").write_text("{}")
+    monkeypatch.setattr(checkpoint, "load_encoder", lambda p: ("ckpt", p))
+    monkeypatch.setattr(inference, "load", lambda p: ("folder", p))
+    assert resolve_model(str(ckpt)) == ("ckpt", ckpt)
+    assert resolve_model(str(folder)) == ("folder", folder)
+    with pytest.raises(InputError, match="unknown model"):
+        resolve_model(str(tmp_path))  # a folder without adowner.json
+
+
 # ---------------------------------------------------------------- CLI end to end
 
 

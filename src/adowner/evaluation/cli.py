@@ -22,6 +22,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bootstrap", type=int, default=200, help="owner resamples for 95%% intervals (0: none)"
     )
+    p.add_argument(
+        "--max-pos-per-owner",
+        type=int,
+        default=5000,
+        help="cap on one owner's same-owner pairs (a seeded sample above it; default 5000)",
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +60,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
     if args.neg_ratio < 1:
         raise InputError("must be at least 1", field="--neg-ratio")
+    if args.max_pos_per_owner < 1:
+        raise InputError("must be at least 1", field="--max-pos-per-owner")
     if args.bootstrap < 0:
         raise InputError("must be 0 or more", field="--bootstrap")
 
@@ -73,6 +81,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         neg_ratio=args.neg_ratio,
         bootstrap=args.bootstrap,
+        max_pos_per_owner=args.max_pos_per_owner,
     )
     shown = ", ".join(f"{k}={v:.4f}" for k, v in m.items() if isinstance(v, float))
     print(f"{args.model}: {shown}")
@@ -91,7 +100,13 @@ def _compare(args: argparse.Namespace) -> int:
         check_model_spec(spec)
     data = load_eval_data(args.data, args.train, args.label_column)
     compare_models(
-        specs, data, args.out, seed=args.seed, neg_ratio=args.neg_ratio, bootstrap=args.bootstrap
+        specs,
+        data,
+        args.out,
+        seed=args.seed,
+        neg_ratio=args.neg_ratio,
+        bootstrap=args.bootstrap,
+        max_pos_per_owner=args.max_pos_per_owner,
     )
     print(f"wrote {args.out}/table.md, table.csv, roc.png, report.html")
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from adowner.errors import InputError
 from adowner.evaluation.data import EvalData
+from adowner.evaluation.pairs import DEFAULT_MAX_POS_PER_OWNER
 from adowner.evaluation.report import write_report
 from adowner.evaluation.runner import evaluate_model
 from adowner.log import get_logger
@@ -50,6 +51,7 @@ def compare_models(
     seed: int = 0,
     neg_ratio: int = 20,
     bootstrap: int = 200,
+    max_pos_per_owner: int = DEFAULT_MAX_POS_PER_OWNER,
 ) -> list[tuple[str, Path]]:
     """Evaluate each spec (resuming finished ones) and write the comparison files to ``out``."""
     if not specs:
@@ -69,11 +71,20 @@ def compare_models(
             "seed": seed,
             "neg_ratio": neg_ratio,
             "bootstrap": bootstrap,
+            "max_pos_per_owner": max_pos_per_owner,
         }
         if _finished(folder, settings):
             log.info("%s: already evaluated in %s, reusing", spec, folder)
         else:
-            evaluate_model(spec, data, folder, seed=seed, neg_ratio=neg_ratio, bootstrap=bootstrap)
+            evaluate_model(
+                spec,
+                data,
+                folder,
+                seed=seed,
+                neg_ratio=neg_ratio,
+                bootstrap=bootstrap,
+                max_pos_per_owner=max_pos_per_owner,
+            )
         runs.append((spec, folder))
     write_report(runs, out, data.source)
     return runs

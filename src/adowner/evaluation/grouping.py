@@ -7,8 +7,8 @@ the same algorithm as ``sklearn.cluster.AgglomerativeClustering(metric="cosine",
 linkage="average")``) and cut at every grid threshold with ``fcluster``: one O(n^2) build
 instead of one per threshold, which is why scipy is used here rather than sklearn.
 
-Requires a dense n x n similarity matrix, so it is limited to ``MAX_ADS`` ads (20,000: 1.6 GB
-of float32); above that grouping is skipped and the caller says so.
+Requires a dense n x n similarity matrix, so it is limited to ``MAX_ADS`` ads (12,000: 0.6 GB
+of float32, and as much again for scipy's condensed distances); above that grouping is skipped and the caller says so.
 
 ==============  =======================  ====================================================
 input           type                     meaning
@@ -31,7 +31,7 @@ import numpy as np
 
 from adowner.evaluation.metrics import bcubed
 
-MAX_ADS = 20_000
+MAX_ADS = 12_000
 THRESHOLDS = np.round(np.arange(0.025, 1.2, 0.025), 3)
 
 

@@ -233,30 +233,56 @@ def retrieval_metrics_from_neighbors(
     return {k: float(v.mean()) if len(v) else float("nan") for k, v in per.items()}
 
 
-def faiss_neighbors(
-    embeddings: npt.ArrayLike,
-    queries: IntArray,
-    k: int,
-    *,
-    batch_size: int = 4096,
-    on_batch: Callable[[int], Any] | None = None,
-) -> IntArray:
-    """Top-``k`` ads by inner product of L2-normalised float32 rows (exact FAISS IndexFlatIP)."""
+def faiss_search(embeddings: npt.ArrayLike, k: int) -> Callable[[IntArray], IntArray]:
+    """A function giving the top-``k`` ads of query ads, by inner product of L2-normalised
+    float32 rows (exact FAISS ``IndexFlatIP``: fine to 100,000 ads)."""
     import faiss
 
     x = np.ascontiguousarray(np.asarray(embeddings, dtype=np.float32))
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
     index = faiss.IndexFlatIP(x.shape[1])
     index.add(x)
-    k = min(k, x.shape[0])
-    out = np.empty((len(queries), k), dtype=np.int64)
+    depth = min(k, x.shape[0])
+
+    def search(queries: IntArray) -> IntArray:
+        _, idx = index.search(x[queries], depth)
+        return np.asarray(idx, dtype=np.int64)
+
+    return search
+
+
+def faiss_neighbors(embeddings: npt.ArrayLike, queries: IntArray, k: int) -> IntArray:
+    """Top-``k`` ads of each query by cosine (see :func:`faiss_search`)."""
+    return faiss_search(embeddings, k)(queries)
+
+
+def batched_retrieval(
+    search: Callable[[IntArray], IntArray],
+    queries: IntArray,
+    owners: npt.ArrayLike,
+    dup_groups: npt.ArrayLike | None = None,
+    *,
+    batch_size: int = 2048,
+    on_batch: Callable[[int], Any] | None = None,
+) -> dict[str, FloatArray]:
+    """:func:`per_query_retrieval` over query batches, so that 100,000 queries x a deep ranked
+    list never sit in memory at once. ``search(batch)`` returns the batch's ranked lists."""
+    parts: list[dict[str, FloatArray]] = []
     for start in range(0, len(queries), batch_size):
         q = queries[start : start + batch_size]
-        _, idx = index.search(x[q], k)
-        out[start : start + len(q)] = idx
+        parts.append(per_query_retrieval(q, search(q), owners, dup_groups))
         if on_batch is not None:
             on_batch(len(q))
-    return out
+    if not parts:
+        return {k: np.empty(0) for k in RETRIEVAL_KEYS}
+    return {k: np.concatenate([p[k] for p in parts]) for k in RETRIEVAL_KEYS}
+
+
+def search_depth(owners: npt.ArrayLike, dup_groups: npt.ArrayLike | None = None) -> int:
+    """How many ads to retrieve per query: :func:`retrieval_depth` plus the largest dup_group
+    (the query and its copies are dropped from the list before ranks are counted)."""
+    max_dup = 1 if dup_groups is None else int(np.bincount(_codes(dup_groups)).max())
+    return retrieval_depth(owners, dup_groups) + max_dup
 
 
 def retrieval_metrics(
@@ -269,17 +295,16 @@ def retrieval_metrics(
     """P@1, R-Precision, MRR, Recall@8 and MAP@10 of cosine search over ``embeddings``.
 
     Each ad with at least one relevant ad (same owner, other ``dup_group``) queries all the
-    others. The search retrieves max R + the largest dup_group size ads per query (so that after
-    dropping the query and its duplicates at least max(max R, 10) remain); MRR is therefore
-    cut off at that depth. With ``return_per_query`` the dict also holds ``queries`` and
-    ``per_query`` (arrays for the owner bootstrap and per-owner-size tables).
+    others. The search retrieves :func:`search_depth` ads per query, so that after dropping the
+    query and its duplicates at least max(max R, 10) remain; MRR is therefore cut off at that
+    depth. With ``return_per_query`` the dict also holds ``queries`` and ``per_query`` (arrays
+    for the owner bootstrap and per-owner-size tables).
     """
     q = query_ids(owners, dup_groups)
     if len(q) == 0:
         raise ValueError("retrieval needs an owner with at least two ads in different dup_groups")
-    max_dup = 1 if dup_groups is None else int(np.bincount(_codes(dup_groups)).max())
-    nb = faiss_neighbors(embeddings, q, retrieval_depth(owners, dup_groups) + max_dup)
-    per = per_query_retrieval(q, nb, owners, dup_groups)
+    search = faiss_search(embeddings, search_depth(owners, dup_groups))
+    per = batched_retrieval(search, q, owners, dup_groups)
     out: dict[str, Any] = {k: float(v.mean()) for k, v in per.items()}
     if return_per_query:
         out["queries"] = q

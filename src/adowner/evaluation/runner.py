@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,11 @@ from adowner.evaluation import grouping
 from adowner.evaluation import metrics as M
 from adowner.evaluation.data import EvalData, write_quarantine
 from adowner.evaluation.evaluator import pair_scores, verification_from_scores
-from adowner.evaluation.pairs import sample_pairs
+from adowner.evaluation.pairs import DEFAULT_MAX_POS_PER_OWNER, sample_pairs
 from adowner.evaluation.resolve import resolve_model
 from adowner.evaluation.scorer import needs_fit
 from adowner.log import get_logger
+from adowner.progress import make_progress
 
 log = get_logger(__name__)
 
@@ -52,7 +54,7 @@ def _bucket_name(lo: int, hi: int | None) -> str:
 
 
 class _Scored:
-    """What a model gives on one split: pair scores, ranked lists, and a similarity matrix."""
+    """What a model gives on one split: pair scores, per-query retrieval results, similarities."""
 
     def __init__(self, model: Any, texts: list[str], owners: np.ndarray, dups: np.ndarray):
         import scipy.sparse as sp
@@ -61,8 +63,7 @@ class _Scored:
 
         n = len(texts)
         self.queries = M.query_ids(owners, dups)
-        max_dup = int(np.bincount(M._codes(dups)).max()) if n else 1
-        depth = M.retrieval_depth(owners, dups) + max_dup
+        depth = M.search_depth(owners, dups) if n else 1
         self.embeddings: Any = None
         self.similarity: np.ndarray | None = None
         if callable(getattr(model, "score_pairs", None)):
@@ -75,7 +76,7 @@ class _Scored:
                 )
             except TypeError:  # a pair scorer without scores: retrieval only
                 nb, nb_scores = model.neighbors(texts, everyone, max(depth, 100)), None
-            self.neighbors = nb[self.queries]
+            self.per = M.per_query_retrieval(self.queries, nb[self.queries], owners, dups)
             if nb_scores is not None and n <= grouping.MAX_ADS:
                 sim = np.zeros((n, n), dtype=np.float32)  # unranked pairs: similarity 0
                 rows = np.repeat(everyone, nb.shape[1])
@@ -85,12 +86,15 @@ class _Scored:
                 np.fill_diagonal(self.similarity, 1.0)
             return
         self.kind = "embedding"
-        emb = model.embed(texts)
+        # models of the model/export parts draw a progress bar when asked to
+        wants = "show_progress" in inspect.signature(model.embed).parameters
+        emb = model.embed(texts, show_progress=True) if wants else model.embed(texts)
         if sp.issparse(emb):
             from sklearn.preprocessing import normalize
 
             emb = sp.csr_matrix(normalize(emb), dtype=np.float32)
-            self.neighbors = sparse_neighbors(emb, self.queries, depth)
+            x = emb
+            search: Any = lambda q: sparse_neighbors(x, q, depth)  # noqa: E731
             if n <= grouping.MAX_ADS:
                 self.similarity = np.asarray((emb @ emb.T).todense(), dtype=np.float32)
         else:
@@ -98,10 +102,19 @@ class _Scored:
             if emb.ndim != 2 or len(emb) != n:
                 raise InputError(f"model returned embeddings of shape {emb.shape} for {n} ads")
             emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-            self.neighbors = M.faiss_neighbors(emb, self.queries, depth)
+            search = M.faiss_search(emb, depth)
             if n <= grouping.MAX_ADS:
                 self.similarity = emb @ emb.T
         self.embeddings = emb
+        with make_progress(disable=len(self.queries) < 5000) as progress:
+            task = progress.add_task("retrieval", total=len(self.queries))
+            self.per = M.batched_retrieval(
+                search,
+                self.queries,
+                owners,
+                dups,
+                on_batch=lambda k: progress.advance(task, k),
+            )
 
     def pair_scores(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         if self.kind == "pairwise":
@@ -157,6 +170,7 @@ def evaluate_model(
     seed: int = 0,
     neg_ratio: int = 20,
     bootstrap: int = 200,
+    max_pos_per_owner: int = DEFAULT_MAX_POS_PER_OWNER,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` on ``data.test``, write the files of the module docstring to ``out``."""
     out = Path(out)
@@ -176,7 +190,9 @@ def evaluate_model(
     timings["fit_s"] = time.perf_counter() - t0
 
     texts, owners, dups = _columns(data.test)
-    i, j, y = sample_pairs(owners, dups, neg_ratio=neg_ratio, seed=seed)
+    i, j, y = sample_pairs(
+        owners, dups, neg_ratio=neg_ratio, seed=seed, max_pos_per_owner=max_pos_per_owner
+    )
     t0 = time.perf_counter()
     log.info("%s: scoring %d test ads", spec, len(texts))
     scored = _Scored(model, texts, owners, dups)
@@ -192,7 +208,7 @@ def evaluate_model(
         notes.append("no same-owner pair in test: verification metrics do not apply")
     per: dict[str, np.ndarray] = {}
     if len(scored.queries):
-        per = M.per_query_retrieval(scored.queries, scored.neighbors, owners, dups)
+        per = scored.per
         metrics.update({k: float(v.mean()) for k, v in per.items()})
         if bootstrap:
             qcodes = M._codes(owners)[scored.queries]
@@ -221,6 +237,7 @@ def evaluate_model(
         "seed": seed,
         "neg_ratio": neg_ratio,
         "bootstrap": bootstrap,
+        "max_pos_per_owner": max_pos_per_owner,
         "kind": scored.kind,
         "grouping": group_info,
         "by_owner_size": by_size,
@@ -326,7 +343,8 @@ def metrics_markdown(metrics: dict[str, Any], details: dict[str, Any]) -> str:
     lines += [
         "",
         f"Pairs: every same-owner pair (never two ads of one dup_group) and {details['neg_ratio']} "
-        f"different-owner pairs per same-owner pair, seed {details['seed']}; intervals from "
+        f"different-owner pairs per same-owner pair (at most {details['max_pos_per_owner']} same-owner "
+        f"pairs an owner), seed {details['seed']}; intervals from "
         f"{details['bootstrap']} owner resamples.",
         "",
     ]
