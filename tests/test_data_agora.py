@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import shared_file
 
 from adowner.data.adapters import detect_adapter
+from adowner.data.dedup import drop_duplicates, dup_groups
 from adowner.data.prepare import load_ads, prepare
 from adowner.data.schema import DataConfig
 
@@ -46,6 +47,11 @@ def test_agora_is_detected_and_read_whole():
     assert 3000 < len(docs) < 4000
     assert abs(int((docs["owner"].value_counts() >= 2).sum()) - ref_vendors2) <= 2
     assert 220 < ref_vendors2 < 250
+    # Exact dedup alone (dup groups at threshold 1.0, one ad per group and owner) lands on the
+    # same count of documents, since the titles repeat the start of the descriptions.
+    df["dup_group"] = dup_groups(df["text"].tolist(), df["ad_id"].tolist(), threshold=1.0)
+    kept, _ = drop_duplicates(df)
+    assert abs(len(kept) - len(ref)) <= 0.01 * len(ref)
 
 
 @pytest.mark.slow

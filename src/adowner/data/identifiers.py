@@ -360,18 +360,20 @@ def mask_identifiers(
     return "".join(parts), found
 
 
-_MAYBE = re.compile(r"\d|@|\u20e3|\b(?:at|" + "|".join(_WORD_DIGITS) + r")\b", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
+_MAYBE = re.compile(r"@|\u20e3|\b(?:at|" + "|".join(_WORD_DIGITS) + r")\b", re.IGNORECASE)
 _FALLBACK = re.compile(r"\d[\d\W_]{5,}\d|\S+@\S+")
 
 
 def mask_text(text: str) -> str:
     """Phones and e-mails in ``text`` masked; for log messages. Fast, and never raises.
 
-    Text with no digit, ``@`` or digit word is returned as it is without further work. If
-    anything goes wrong, every run of 7+ digits and every ``x@y`` is masked crudely instead.
+    Text with fewer than 7 digits and no ``@``, keycap or digit word cannot hold a phone number
+    or an e-mail and is returned as it is. If anything goes wrong, every run of 7+ digits and
+    every ``x@y`` is masked crudely instead.
     """
     try:
-        if not _MAYBE.search(text):
+        if len(_DIGIT.findall(text)) < 7 and not _MAYBE.search(text):
             return text
         return mask_identifiers(text, "US", ("phone", "email"))[0]
     except Exception:
