@@ -8,7 +8,8 @@ Owners are of two kinds:
 - **independent** advertisers: one persona, one city, a few ads (heavy-tailed), one phone;
 - **operators**: several personas touring several cities, tens of ads posted in bursts, burner
   phones rotated per persona (sometimes shared between personas, sometimes a recycled number
-  that another owner dropped), ads copied between personas with the name swapped.
+  that another owner dropped), ads copied between personas with the name swapped;
+- some **copycats** of either kind start ads from another owner's ad text.
 
 Each owner writes in one style (``style.py``), drawn around a few shared archetypes; operators
 vary the self-description per persona but keep their habits. Ads are often reposted with small
@@ -21,7 +22,7 @@ Output tables (:func:`simulate_marketplace`):
 |---|---|---|
 | ``ads`` | an ad | ``ad_id, title, body, posted_at`` (UTC), ``site, location, price_usd, sponsored, persona, true_owner`` |
 | ``owners`` | a true owner | ``true_owner, kind, n_personas, personas, cities, n_cities, regions, n_ads, phone_count, phone_hashes, email_count, handle_count, first_post, last_post, ads_per_day, sponsored_share, archetype, casing, layout, phone_format`` |
-| ``ad_truth`` | an ad | ``ad_id, true_owner, persona_id, kind, phone_hash, email_hash, handle_hash, phone_format, repost_of, copied_from_persona, text_masked`` |
+| ``ad_truth`` | an ad | ``ad_id, true_owner, persona_id, kind, phone_hash, email_hash, handle_hash, phone_format, repost_of, copied_from_persona, copied_from_owner, text_masked`` |
 
 Phone numbers are fictional (``NXX-555-01xx``); e-mail addresses use RFC 2606 domains. Ground
 truth holds identifiers only as salted SHA-256 prefixes, never in clear.
@@ -68,6 +69,8 @@ CONTACT = "\x00"  # placeholder for the rendered identifiers while an ad is writ
 # Posting hour (UTC) weights: US evenings and nights, Eastern to Pacific.
 _HOUR_WEIGHTS = (6, 5, 5, 4, 4, 3, 2, 1, 1, 1, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 6)
 _EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
+# What the contact slot says when an ad gives no phone, e-mail or handle.
+_NO_CONTACT = ("through the site", "via site messages", "through my profile", "on here")
 _HANDLE_APPS = ("snap", "IG", "kik", "twitter", "insta", "snapchat")
 
 
@@ -246,11 +249,22 @@ def _edit(
     return text
 
 
+@dataclasses.dataclass
+class _Shared:
+    """What owners share: the phone numbers, the user names in use, and the ads seen so far
+    (that copycats copy from)."""
+
+    pool: PhonePool
+    taken: set[str] = dataclasses.field(default_factory=set)
+    library: list[tuple[str, str, str, str]] = dataclasses.field(default_factory=list)
+
+
 def _owner_ads(
-    o: int, config: SimConfig, archetypes: list[Style], pool: PhonePool, taken: set[str]
+    o: int, config: SimConfig, archetypes: list[Style], shared: _Shared
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Draw owner ``o`` and write all its ads (rows of ads + ad_truth, before ids)."""
     rng = random.Random(f"{config.seed}:owner:{o}")
+    pool = shared.pool
     operator = rng.random() < config.operator_share
     kind = "operator" if operator else "independent"
     archetype = rng.randrange(len(archetypes))
@@ -270,15 +284,18 @@ def _owner_ads(
     p_phone_title = rng.choice((0.0, 0.0, 0.1, 0.5))
     uses_email = rng.random() < 0.15
     uses_handle = rng.random() < 0.2
+    # Copycats start some of their ads from another owner's ad, name and city swapped: ad
+    # texts are copied between unrelated advertisers, which misleads text-only linking.
+    p_copycat = rng.uniform(0.3, 0.8) if rng.random() < 0.1 else 0.0
     true_owner = f"o{o:06d}"
 
     names = rng.sample(vocab.PERSONA_NAMES, n_personas)
     personas: list[_Persona] = []
     for p, name in enumerate(names):
-        shared = personas and rng.random() < p_share
-        phone = rng.choice(personas).phone if shared else pool.new(local_codes)
+        share_phone = personas and rng.random() < p_share
+        phone = rng.choice(personas).phone if share_phone else pool.new(local_codes)
         voice = persona_voice(style, rng) if p else style
-        base = _handle_base(name, rng, taken)
+        base = _handle_base(name, rng, shared.taken)
         personas.append(
             _Persona(
                 index=p,
@@ -331,6 +348,7 @@ def _owner_ads(
             persona.phone = recycled or pool.new(local_codes)
         repost_of: int | None = None
         copied = False
+        copied_from_owner = None
         donors = [q for q in personas if q.drafts and (q is persona or rng.random() < p_copy)]
         if donors and rng.random() < p_repost:
             donor = persona if persona.drafts and rng.random() < 0.8 else rng.choice(donors)
@@ -341,9 +359,15 @@ def _owner_ads(
                 title = write_title(vs, fields, rng)
             else:
                 title = _edit(title, old_city, city, donor.name, persona.name, rng)
+        elif shared.library and rng.random() < p_copycat:
+            src_owner, src_body, src_name, src_city = rng.choice(shared.library)
+            copied_from_owner = src_owner
+            title = write_title(vs, fields, rng)
+            body = _edit(src_body, src_city, city, src_name, persona.name, rng)
         else:
             title = write_title(vs, fields, rng)
             body = write_body(vs, fields, rng)
+            shared.library.append((true_owner, body, persona.name, city))
             if persona.phone and rng.random() < p_phone_title:
                 title = f"{title} {CONTACT}"
         persona.drafts.append((seq, title, body, city))
@@ -365,7 +389,7 @@ def _owner_ads(
             masked.append("[HANDLE]")
             handles_used.add(persona.handle)
         sep = rng.choice((" or ", " / ", ", ", " | "))
-        contact = sep.join(parts) if parts else "me here on the site"
+        contact = sep.join(parts) if parts else rng.choice(_NO_CONTACT)
         contact_masked = sep.join(masked) if masked else contact
 
         sponsored = rng.random() < p_sponsor
@@ -396,6 +420,7 @@ def _owner_ads(
                 "phone_format": fmt if phone else None,
                 "_repost_of": repost_of,
                 "copied_from_persona": copied,
+                "copied_from_owner": copied_from_owner,
                 "text_masked": title.replace(CONTACT, contact_masked)
                 + "\n"
                 + body.replace(CONTACT, contact_masked),
@@ -439,9 +464,9 @@ def simulate_marketplace(config: SimConfig) -> Marketplace:
     archetypes = [random_style(arng) for _ in range(config.n_archetypes)]
     pool = PhonePool(random.Random(f"{config.seed}:phones"))
     owners, rows = [], []
-    taken: set[str] = set()  # e-mail / handle user names in use
+    shared = _Shared(pool)
     for o in track(range(config.n_owners), "simulating owners", disable=not config.progress):
-        owner, owner_rows = _owner_ads(o, config, archetypes, pool, taken)
+        owner, owner_rows = _owner_ads(o, config, archetypes, shared)
         owners.append(owner)
         rows.extend(owner_rows)
 
@@ -458,7 +483,7 @@ def simulate_marketplace(config: SimConfig) -> Marketplace:
     ads = df[list(ADS_COLUMNS)].copy()
     truth_cols = [
         "ad_id", "true_owner", "persona_id", "kind", "phone_hash", "email_hash", "handle_hash",
-        "phone_format", "repost_of", "copied_from_persona", "text_masked",
+        "phone_format", "repost_of", "copied_from_persona", "copied_from_owner", "text_masked",
     ]  # fmt: skip
     ad_truth = df[truth_cols].copy()
     owners_df = pd.DataFrame(owners)
@@ -544,6 +569,7 @@ def _summary(
         "phone_numbers_reused_for_lack_of_range": pool.reused,
         "reposts": float(ad_truth["repost_of"].notna().mean()),
         "copied_between_personas": float(ad_truth["copied_from_persona"].mean()),
+        "copied_from_other_owners": float(ad_truth["copied_from_owner"].notna().mean()),
         "sponsored": float(ads["sponsored"].mean()),
         "period": [ads["posted_at"].min().isoformat(), ads["posted_at"].max().isoformat()],
         "identifier_labels": identifier_label_quality(ad_truth),

@@ -58,6 +58,8 @@ SHOUT_CANDIDATES = ("NEW", "NOW", "REAL", "HOT", "TONIGHT", "ONLY", "AVAILABLE",
                     "INCALL", "OUTCALL", "VIP", "100%", "LAST", "DAY", "TODAY")  # fmt: skip
 
 _FIELD = re.compile(r"\{(\w+)\}")
+# Slots that a wordy writer fills with more than one phrase.
+_REPEATABLE = ("looks", "about", "offer", "mood", "rules", "closing")
 
 
 @dataclasses.dataclass
@@ -100,7 +102,7 @@ def random_style(rng: random.Random) -> Style:
     """A style drawn from scratch (used for archetypes)."""
     slots = list(vocab.MOVABLE_SLOTS)
     rng.shuffle(slots)
-    keep = [s for s in slots if s == "contact" or rng.random() < 0.85]
+    keep = [s for s in slots if s == "contact" or rng.random() < 0.8]
     subs = {w: rng.choice(v) for w, v in vocab.SUBSTITUTIONS.items() if rng.random() < 0.25}
     return Style(
         favs={bank: _favourites(rng, len(items)) for bank, items in BANKS.items()},
@@ -130,7 +132,7 @@ def random_style(rng: random.Random) -> Style:
             rng.choices(FORMATS, FORMAT_WEIGHTS)[0],
         ),
         p_phone_alt=rng.choice((0.0, 0.05, 0.2)),
-        verbosity=rng.uniform(0.1, 0.6),
+        verbosity=rng.uniform(0.05, 0.45),
         consistency=rng.uniform(0.6, 0.95),
     )
 
@@ -177,13 +179,20 @@ def _pick(style: Style, bank: str, rng: random.Random) -> str:
 def fill(template: str, style: Style, fields: dict[str, str], rng: random.Random) -> str:
     """Fill ``{field}``s: owner-preferred picks for banks, the ad's values for the rest."""
 
+    used: set[str] = set()
+
     def one(match: re.Match[str]) -> str:
         key = match.group(1)
         if key == "adj2":
             key = "adj"
-        if key in BANKS:
-            return _pick(style, key, rng)
-        return fields[key]
+        if key not in BANKS:
+            return fields[key]
+        for _ in range(4):  # "dinner dates and dinner dates" reads as a machine; try again
+            value = _pick(style, key, rng)
+            if value not in used:
+                break
+        used.add(value)
+        return value
 
     return _FIELD.sub(one, template)
 
@@ -266,9 +275,16 @@ def write_body(style: Style, fields: dict[str, str], rng: random.Random) -> str:
         if slot not in ("contact", "greeting", "intro") and rng.random() > style.slot_keep:
             continue
         n = 1
-        while n < 3 and slot not in ("greeting", "contact") and rng.random() < style.verbosity:
+        while n < 3 and slot in _REPEATABLE and rng.random() < style.verbosity:
             n += 1
-        phrases = [fill(_pick(style, f"slot:{slot}", rng), style, fields, rng) for _ in range(n)]
+        templates: list[str] = []
+        for _ in range(n * 3):  # distinct phrases within one ad
+            t = _pick(style, f"slot:{slot}", rng)
+            if t not in templates:
+                templates.append(t)
+            if len(templates) == n:
+                break
+        phrases = [fill(t, style, fields, rng) for t in templates]
         if slot == "offer" and style.layout == "bullets":
             items = list(dict.fromkeys(_pick(style, "svc", rng) for _ in range(rng.randint(3, 6))))
             groups.append(

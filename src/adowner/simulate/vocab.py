@@ -198,6 +198,20 @@ SLOTS: dict[str, tuple[str, ...]] = {
         "{svc}, {svc} and more",
         "looking for {svc}? you found her",
     ),
+    "about": (
+        "i love shopping, travel and good food",
+        "i am a {adj} college girl working my way through school",
+        "when i'm not working i love the beach and yoga",
+        "i enjoy good wine and even better company",
+        "i am new to this and a little shy at first",
+        "i have been told i am {adj} and easy to talk to",
+        "i love to laugh and i'm a great listener",
+        "i am a {adj} southern girl with a big heart",
+        "i dance, i sing and i love to make new friends",
+        "i keep myself fit and i take pride in how i look",
+        "my clients say i am {adj} and {adj2}",
+        "i am always smiling and ready for a good time",
+    ),
     "mood": (
         "i am very {adj} and easy going",
         "i will make you forget all your stress",
@@ -263,7 +277,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
 }
 SLOT_ORDER = tuple(SLOTS)
 # Slots that may move around; greeting stays first and closing last.
-MOVABLE_SLOTS = ("looks", "offer", "mood", "where", "rules", "contact")
+MOVABLE_SLOTS = ("looks", "about", "offer", "mood", "where", "rules", "contact")
 
 # Emoji pool (hearts, kisses, flowers, sparkles, food, stars). Each owner has a small set.
 EMOJI = (
