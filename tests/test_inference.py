@@ -1,0 +1,174 @@
+"""Fast inference (``adowner.load``) and ``adowner embed`` on a tiny exported model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import adowner
+from adowner.cli import main
+from adowner.errors import AdownerError, InputError
+from adowner.export.export import export_checkpoint
+from test_export_fixtures import cosines, generated_ads, make_checkpoint, make_prepared
+
+
+@pytest.fixture(scope="module")
+def folder(tiny_backbone, tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("inference")
+    out = root / "tiny-model"
+    export_checkpoint(
+        make_checkpoint(tiny_backbone, root), out, data=make_prepared(root / "p"), onnx=True
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    return generated_ads(50, seed=11)["text"].tolist()
+
+
+def test_embed_contract(folder: Path, texts: list[str]) -> None:
+    enc = adowner.load(str(folder))
+    assert enc.backend == "onnx"  # auto picks ONNX when model.onnx is there
+    emb = enc.embed(texts)
+    assert emb.shape == (50, 16)
+    assert emb.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
+    assert enc.embed([]).shape == (0, 16)
+    with pytest.raises(TypeError):
+        enc.embed("one string")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], backend: str) -> None:
+    """Length-sorted, token-budget batches give each ad the embedding it gets alone."""
+    enc = adowner.load(folder, backend=backend, token_budget=300)
+    together = enc.embed(texts)
+    alone = np.stack([enc.embed([t])[0] for t in texts[:12]])
+    assert cosines(together[:12], alone).min() >= 0.9999
+
+
+def test_matches_training_encoder(folder: Path, texts: list[str]) -> None:
+    """The fast path equals AuthorshipEncoder.embed of the checkpoint (normalisation included)."""
+    from adowner.model.checkpoint import load_encoder
+
+    cfg = json.loads((folder / "adowner.json").read_text())
+    ref = load_encoder(cfg["source_checkpoint"]).embed(texts)
+    for backend in ("torch", "onnx"):
+        assert cosines(adowner.load(folder, backend=backend).embed(texts), ref).min() >= 0.9999
+
+
+def test_normalisation_is_applied(folder: Path) -> None:
+    enc = adowner.load(folder, backend="torch")
+    raw = ["HOT NEW GIRL in town!!!!!! 💋💋💋💋💋"]
+    assert enc.normalize(raw) != raw
+    np.testing.assert_allclose(
+        enc.embed(raw), enc.embed(enc.normalize(raw), normalized=True), atol=1e-6
+    )
+    assert cosines(enc.embed(raw), enc.embed(raw, normalized=True)).min() < 0.9999
+
+
+def test_same_owner_uses_threshold(folder: Path, texts: list[str]) -> None:
+    enc = adowner.load(folder)
+    score, decision = enc.same_owner(texts[0], texts[1])
+    emb = enc.embed(texts[:2])
+    assert score == pytest.approx(float(emb[0] @ emb[1]), abs=1e-6)
+    assert decision == (score >= enc.threshold(0.01))
+    assert enc.same_owner(texts[0], texts[0])[1] is True  # identical ads: cosine 1
+    s_strict, d_strict = enc.same_owner(texts[0], texts[1], fpr=0.001)
+    assert d_strict == (s_strict >= enc.threshold(0.001))
+    with pytest.raises(AdownerError, match=r"no threshold calibrated for FPR 0\.05"):
+        enc.same_owner("a", "b", fpr=0.05)
+
+
+def test_load_errors(tmp_path: Path, folder: Path) -> None:
+    with pytest.raises(InputError, match="not an adowner model folder"):
+        adowner.load(tmp_path)
+    (tmp_path / "adowner.json").write_text("{not json")
+    with pytest.raises(InputError, match="invalid JSON"):
+        adowner.load(tmp_path)
+    with pytest.raises(AdownerError, match="unknown backend"):
+        adowner.load(folder, backend="tpu")
+
+
+def test_embed_cli_parquet(folder: Path, tmp_path: Path, capsys) -> None:
+    df = generated_ads(30, seed=4)
+    df.loc[3, "text"] = None  # unusable row: quarantined, not lost
+    df.to_parquet(tmp_path / "ads.parquet", index=False)
+    out = tmp_path / "emb.npy"
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(folder),
+                "--data",
+                str(tmp_path / "ads.parquet"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    emb = np.load(out)
+    ids = (tmp_path / "emb.ids.txt").read_text().split()
+    assert emb.shape == (29, 16)
+    assert len(ids) == 29
+    assert "ad3" not in ids
+    quarantine = [
+        json.loads(line) for line in (tmp_path / "emb.quarantine.jsonl").read_text().splitlines()
+    ]
+    assert quarantine[0]["row"] == 4
+    assert quarantine[0]["field"] == "text"
+    keep = df.drop(index=3)
+    ref = adowner.load(folder).embed(keep["text"].tolist())
+    assert cosines(emb, ref).min() >= 0.9999
+    assert "29 ads x 16" in capsys.readouterr().out
+
+
+def test_embed_cli_csv_masks_and_quarantines(folder: Path, tmp_path: Path) -> None:
+    pd.DataFrame(
+        {
+            "ad_id": ["a1", "a2", "a3"],
+            "title": ["Sweet girl", "", "Party tonight"],
+            "body": ["call 202-555-0143 now", "", "text me at 312 555 0187"],
+        }
+    ).to_csv(tmp_path / "ads.csv", index=False)
+    out = tmp_path / "e.npy"
+    assert (
+        main(
+            [
+                "embed",
+                "--model",
+                str(folder),
+                "--data",
+                str(tmp_path / "ads.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert np.load(out).shape == (2, 16)
+    assert (tmp_path / "e.ids.txt").read_text().split() == ["a1", "a3"]
+    assert (tmp_path / "e.quarantine.jsonl").is_file()
+
+
+def test_embed_cli_missing_file(folder: Path, tmp_path: Path, capsys) -> None:
+    rc = main(
+        [
+            "embed",
+            "--model",
+            str(folder),
+            "--data",
+            str(tmp_path / "no.csv"),
+            "--out",
+            str(tmp_path / "e.npy"),
+        ]
+    )
+    assert rc == 2
+    assert "ads file not found" in capsys.readouterr().err
