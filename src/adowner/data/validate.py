@@ -114,7 +114,8 @@ def validate(raw: pd.DataFrame, config: DataConfig, owner_column: str | None) ->
         fld[new] = column
 
     text_cols = [c for c in ("title", "body", "text") if c in df.columns]
-    str_cols = text_cols + [c for c in ("ad_id", *STRING_COLUMNS) if c in df.columns]
+    others = ("ad_id", *STRING_COLUMNS, *([owner_column] if owner_column else []))
+    str_cols = text_cols + [c for c in dict.fromkeys(others) if c in df.columns]
     for c in str_cols:
         df[c] = _clean_str(df[c])
     for c in str_cols:
@@ -186,7 +187,8 @@ def validate(raw: pd.DataFrame, config: DataConfig, owner_column: str | None) ->
     for idx in df.index[bad]:
         row = df.loc[idx]
         text = row["text"] or ""
-        masked = mask_identifiers(text[:500], config.region)[0][:300] if text else None
+        # mask the whole text, then cut: a cut first could split a number past recognition
+        masked = mask_identifiers(text, config.region)[0][:300] if text else None
         quarantine.append(
             {
                 "file": row["_file"],
