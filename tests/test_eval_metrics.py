@@ -181,6 +181,7 @@ def test_pairs_all_positives_no_dup_group_and_deterministic():
     assert (y == y2).all()
 
 
+@pytest.mark.slow
 def test_pairs_ratio_cap_and_scale():
     rng = np.random.default_rng(0)
     owners = rng.integers(0, 20000, 100_000)

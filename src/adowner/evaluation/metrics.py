@@ -50,6 +50,8 @@ from sklearn.metrics import (
 )
 from sklearn.metrics.cluster import contingency_matrix
 
+from adowner.progress import track
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -356,6 +358,7 @@ def bootstrap_ci(
     n_resamples: int = 200,
     seed: int = 0,
     alpha: float = 0.05,
+    progress: bool = False,
 ) -> dict[str, list[float]]:
     """Percentile confidence intervals from resampling owners with replacement.
 
@@ -367,7 +370,7 @@ def bootstrap_ci(
     """
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {}
-    for _ in range(n_resamples):
+    for _ in track(range(n_resamples), "owner bootstrap", disable=not progress):
         weight = np.bincount(rng.integers(0, n_owners, n_owners), minlength=n_owners).astype(
             np.float64
         )
@@ -409,7 +412,10 @@ def verification_bootstrap(
         keep = pair_w > 0
         return verification_metrics(s[keep], y[keep], pair_w[keep])
 
-    return bootstrap_ci(stat, n_owners, n_resamples=n_resamples, seed=seed, alpha=alpha)
+    big = len(s) > 200_000  # a progress bar where the resamples take a while
+    return bootstrap_ci(
+        stat, n_owners, n_resamples=n_resamples, seed=seed, alpha=alpha, progress=big
+    )
 
 
 def mean_bootstrap(
