@@ -14,10 +14,11 @@ exactly as training did.
 ===============================  =========================================================
 rule (config key)                what it does
 ===============================  =========================================================
-``caps_marker`` (``"^"``)        before an ALL-CAPS word of 2+ letters: ``HOT`` → ``^ HOT``
-``title_marker`` (``"¬"``)       before a Capitalised word *not* at the start of a sentence
-                                 (start-of-sentence capitals carry no style): ``my Sweet`` →
-                                 ``my ¬ Sweet``
+``caps_marker`` (``"^"``)        before a run of ALL-CAPS words of 2+ letters: ``HOT NEW`` →
+                                 ``^ HOT NEW`` (one marker per run, to keep texts short)
+``title_marker`` (``"¬"``)       before a run of Capitalised words *not* at the start of a
+                                 sentence (start-of-sentence capitals carry no style):
+                                 ``my Sweet Angel`` → ``my ¬ Sweet Angel``
 ``emoji`` (``"name"``)           emoji as ``¤`` plus at most ``emoji_max_words`` words of their
                                  Unicode name, stop words removed: 😘 → ``¤ throwing kiss``;
                                  ``"drop"`` removes them, ``"keep"`` leaves them (→ ``[UNK]``)
@@ -183,14 +184,16 @@ class StyleNormalizer:
         return " " + " ".join([self.config.emoji_marker, *words]).strip() + " "
 
     def _mark_case(self, text: str) -> str:
+        # One marker per run of words of one kind ("HOT NEW GIRL" → "^ HOT NEW GIRL"), so a
+        # Title Case Headline costs one piece, not one per word (length-aware).
         c = self.config
         out: list[str] = []
-        last = 0
+        last, prev_kind, prev_end = 0, "", -1
         for m in _WORD.finditer(text):
             word = m.group(0)
-            marker = ""
+            kind = ""
             if c.caps_marker and len(word) >= 2 and word.isupper():
-                marker = c.caps_marker
+                kind = "caps"
             elif (
                 c.title_marker
                 and word[0].isupper()
@@ -198,11 +201,13 @@ class StyleNormalizer:
                 and (len(word) == 1 or not word[1:].isupper())
                 and not _at_sentence_start(text, m.start())
             ):
-                marker = c.title_marker
-            if marker:
+                kind = "title"
+            same_run = kind == prev_kind and not text[prev_end : m.start()].strip(" -")
+            if kind and not same_run:
                 out.append(text[last : m.start()])
-                out.append(f"{marker} ")
+                out.append(f"{c.caps_marker if kind == 'caps' else c.title_marker} ")
                 last = m.start()
+            prev_kind, prev_end = kind, m.end()
         out.append(text[last:])
         return "".join(out)
 

@@ -1,0 +1,52 @@
+"""Load the authorship encoder from a Lightning checkpoint that ``adowner train`` wrote.
+
+The checkpoint holds the module's hyper-parameters (the encoder settings: backbone name or folder,
+projection, normaliser, max length) and its ``state_dict``. The encoder is rebuilt from its
+backbone (which must still be reachable: the packaged MiniLM, a Hugging Face folder, or the run's
+``tiny-bert/`` folder) and the fine-tuned weights are copied in.
+
+Only checkpoints written by this project are opened, with ``torch.load(weights_only=True)`` (no
+arbitrary unpickling).
+
+Example::
+
+    enc = load_encoder("runs/minilm-agora/checkpoints/best.ckpt")
+    vecs = enc.embed(["HOT new girl in town"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from adowner.errors import InputError
+from adowner.model.encoder import AuthorshipEncoder
+
+
+def load_encoder(ckpt_path: str | Path) -> AuthorshipEncoder:
+    """The fine-tuned :class:`AuthorshipEncoder` of a checkpoint, in eval mode on the CPU."""
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise InputError("checkpoint not found", path=str(path))
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated file or a foreign pickle
+        raise InputError(
+            f"not a readable adowner checkpoint: {exc}".splitlines()[0], path=str(path)
+        ) from exc
+    hparams = ckpt.get("hyper_parameters") or {}
+    if "encoder" not in hparams or "state_dict" not in ckpt:
+        raise InputError("not an adowner training checkpoint (no encoder settings)", path=str(path))
+    encoder = AuthorshipEncoder(**hparams["encoder"])
+    prefix = "encoder."
+    state = {k[len(prefix) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    # Position-id buffers are not saved by every transformers version; weights must all match.
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise InputError(
+            f"checkpoint does not match its encoder: missing {missing[:3]}, unexpected {unexpected[:3]}",
+            path=str(path),
+        )
+    return encoder.eval()

@@ -1,0 +1,263 @@
+"""LightningDataModule over the splits that ``adowner prepare`` writes.
+
+Reads ``DATA_DIR/{train,val,test}.parquet`` (contract in docs/ARCHITECTURE.md: ``text``,
+``owner``, ``dup_group``), normalises and tokenises each split once through ``datasets`` (the
+Arrow cache lives in ``cache_dir``, keyed by the split file, tokenizer, normaliser and
+``max_length``, so a resumed or repeated run reuses it), and serves:
+
+- training batches of P owners × K ads (:class:`adowner.model.sampler.OwnerBatchSampler`),
+  padded to their longest row (dynamic padding);
+- evaluation batches in length order (length bucketing: little padding), each row carrying its
+  index so the module puts embeddings back in input order.
+
+Rows without text or owner are written to ``cache_dir/quarantine-<split>.jsonl`` and counted,
+never silently dropped.
+
+==================  ================================================================
+input               meaning
+==================  ================================================================
+``data_dir``        folder with the prepared splits
+``tokenizer``       the encoder's Hugging Face tokenizer
+``normalizer``      the encoder's :class:`~adowner.text.normalize.StyleNormalizer`
+``cache_dir``       where the tokenised Arrow files go (the run dir's ``cache/``)
+``owners_per_batch``, ``ads_per_owner``, ``batches_per_epoch``, ``min_ads_per_owner``: the sampler
+``eval_batch_size``, ``max_length``, ``num_workers``, ``seed``
+==================  ================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from adowner.errors import InputError
+from adowner.log import get_logger
+from adowner.model.sampler import OwnerBatchSampler
+from adowner.text.normalize import StyleNormalizer
+
+log = get_logger(__name__)
+SPLITS = ("train", "val", "test")
+REQUIRED = ("text", "owner", "dup_group")
+
+
+class TokenisedSplit(Dataset):
+    """Rows of one split: token ids, owner code, dup group and row index."""
+
+    def __init__(self, input_ids: list[list[int]], owners: np.ndarray, dup_groups: np.ndarray):
+        self.input_ids = input_ids
+        self.owner_codes = np.unique(owners, return_inverse=True)[1]
+        self.owners, self.dup_groups = owners, dup_groups
+
+    def __len__(self) -> int:
+        return len(self.input_ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        ids = self.input_ids[i]
+        return {
+            "input_ids": ids,
+            "attention_mask": [1] * len(ids),
+            "labels": int(self.owner_codes[i]),
+            "idx": i,
+        }
+
+
+class AdDataModule(L.LightningDataModule):
+    """Prepared splits → tokenised, cached datasets → P×K train batches and bucketed eval batches."""
+
+    def __init__(
+        self,
+        data_dir: str | Path,
+        tokenizer: Any,
+        normalizer: StyleNormalizer,
+        *,
+        cache_dir: str | Path,
+        owners_per_batch: int = 16,
+        ads_per_owner: int = 4,
+        batches_per_epoch: int | None = None,
+        min_ads_per_owner: int = 2,
+        eval_batch_size: int = 64,
+        max_length: int = 256,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.data_dir, self.cache_dir = Path(data_dir), Path(cache_dir)
+        self.tokenizer, self.normalizer = tokenizer, normalizer
+        self.owners_per_batch, self.ads_per_owner = owners_per_batch, ads_per_owner
+        self.batches_per_epoch, self.min_ads_per_owner = batches_per_epoch, min_ads_per_owner
+        self.eval_batch_size, self.max_length = eval_batch_size, max_length
+        self.num_workers, self.seed = num_workers, seed
+        self.splits: dict[str, TokenisedSplit] = {}
+        self.train_sampler: OwnerBatchSampler | None = None
+        self.quarantined: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ reading
+    def split_path(self, split: str) -> Path:
+        path = self.data_dir / f"{split}.parquet"
+        if not path.is_file():
+            raise InputError(
+                f"prepared split {split!r} is missing (run `adowner prepare --out {self.data_dir}`)",
+                path=str(path),
+            )
+        return path
+
+    def read_split(self, split: str) -> Any:
+        """The split's rows with text, owner and dup group; bad rows quarantined."""
+        import pandas as pd
+
+        path = self.split_path(split)
+        try:
+            df = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for unreadable files
+            raise InputError(f"cannot read Parquet: {exc}", path=str(path)) from exc
+        for col in REQUIRED:
+            if col not in df.columns:
+                raise InputError("column missing from prepared split", path=str(path), field=col)
+        bad = df["text"].isna() | df["owner"].isna() | (df["text"].astype(str).str.strip() == "")
+        if bad.any():
+            self.quarantined[split] = int(bad.sum())
+            q = self.cache_dir / f"quarantine-{split}.jsonl"
+            q.parent.mkdir(parents=True, exist_ok=True)
+            with q.open("w", encoding="utf-8") as fh:
+                for row in np.flatnonzero(bad.to_numpy()):
+                    ad_id = str(df["ad_id"].iloc[row]) if "ad_id" in df.columns else None
+                    reason = "empty text or owner"
+                    fh.write(
+                        json.dumps(
+                            {"file": str(path), "row": int(row), "ad_id": ad_id, "reason": reason}
+                        )
+                        + "\n"
+                    )
+            log.warning("%s: %d rows without text or owner quarantined to %s", path, bad.sum(), q)
+            df = df[~bad]
+        df = df.reset_index(drop=True)
+        df["dup_group"] = df["dup_group"].fillna(df.get("ad_id", pd.Series(df.index.astype(str))))
+        return df
+
+    def _cache_file(self, split: str) -> Path:
+        st = self.split_path(split).stat()
+        key = json.dumps(
+            [
+                str(self.split_path(split).resolve()),
+                st.st_size,
+                st.st_mtime_ns,
+                getattr(self.tokenizer, "name_or_path", ""),
+                len(self.tokenizer),
+                self.normalizer.to_dict(),
+                self.max_length,
+            ],
+            sort_keys=True,
+        )
+        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+        return self.cache_dir / f"tokens-{split}-{digest}.arrow"
+
+    def _tokenise(self, split: str) -> Any:
+        import datasets
+
+        df = self.read_split(split)
+        ds = datasets.Dataset.from_dict({"text": df["text"].astype(str).tolist()})
+        normalizer, tokenizer, max_length = self.normalizer, self.tokenizer, self.max_length
+
+        def encode(batch: dict[str, list[str]]) -> dict[str, Any]:
+            texts = normalizer.normalize_batch(batch["text"])
+            enc = tokenizer(
+                texts,
+                truncation=True,
+                max_length=max_length,
+                return_token_type_ids=False,
+                return_attention_mask=False,
+            )
+            return {"input_ids": enc["input_ids"]}
+
+        cache = self._cache_file(split)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        ds = ds.map(
+            encode,
+            batched=True,
+            remove_columns=["text"],
+            cache_file_name=str(cache),
+            load_from_cache_file=True,
+            desc=f"tokenising {split}",
+        )
+        return df, ds
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def prepare_data(self) -> None:
+        """Tokenise every split once (rank 0 only under DDP); later calls read the cache."""
+        for split in SPLITS:
+            self._tokenise(split)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        for split in SPLITS:
+            df, ds = self._tokenise(split)
+            self.splits[split] = TokenisedSplit(
+                ds.to_dict()["input_ids"],
+                df["owner"].astype(str).to_numpy(),
+                df["dup_group"].astype(str).to_numpy(),
+            )
+            log.info("%s: %d ads, %d owners", split, len(df), df["owner"].nunique())
+
+    def _collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        width = max(len(r["input_ids"]) for r in rows)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            n = len(r["input_ids"])
+            ids[i, :n] = torch.tensor(r["input_ids"], dtype=torch.long)
+            mask[i, :n] = 1
+        return {
+            "input_ids": ids,
+            "attention_mask": mask,
+            "labels": torch.tensor([r["labels"] for r in rows], dtype=torch.long),
+            "idx": torch.tensor([r["idx"] for r in rows], dtype=torch.long),
+        }
+
+    def train_dataloader(self) -> DataLoader:
+        split = self.splits["train"]
+        trainer = self.trainer
+        self.train_sampler = OwnerBatchSampler(
+            split.owners,
+            owners_per_batch=self.owners_per_batch,
+            ads_per_owner=self.ads_per_owner,
+            num_batches=self.batches_per_epoch,
+            seed=self.seed,
+            min_ads=self.min_ads_per_owner,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+        )
+        return DataLoader(
+            split,
+            batch_sampler=self.train_sampler,
+            collate_fn=self._collate,
+            num_workers=self.num_workers,
+            # Its own generator: creating the iterator must not draw from the global RNG, or a
+            # resumed run's dropout masks would differ from an uninterrupted run's.
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        data = self.splits[split]
+        order = np.argsort([-len(x) for x in data.input_ids], kind="stable")
+        batches = [
+            order[i : i + self.eval_batch_size].tolist()
+            for i in range(0, len(order), self.eval_batch_size)
+        ]
+        return DataLoader(
+            data, batch_sampler=batches, collate_fn=self._collate, num_workers=self.num_workers
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")

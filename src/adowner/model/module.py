@@ -1,0 +1,167 @@
+"""LightningModule: supervised contrastive fine-tuning of the authorship encoder.
+
+Loss: supervised contrastive loss (Khosla et al., NeurIPS 2020), as LUAR (Rivera-Soto et al.,
+EMNLP 2021) trains authorship embeddings: for each ad, the other ads of its owner in the batch
+are positives and every other ad a negative, softmax with a temperature over cosine
+similarities. Taken from pytorch-metric-learning (``losses.SupConLoss``). Optimiser: AdamW,
+learning rate warmed up linearly then decayed linearly to 0 (``transformers``'
+``get_linear_schedule_with_warmup``).
+
+Requires batches with at least two ads of some owner (:class:`~adowner.model.sampler.OwnerBatchSampler`).
+
+Validation and test embed every ad of the split and score them with
+:func:`adowner.evaluation.evaluator.evaluate_embeddings` (owner-disjoint from training),
+logging ``val/r_precision``, ``val/tpr@fpr=0.01`` and the other metrics under ``val/`` or
+``test/``.
+
+==================  =====================================================================
+input               meaning
+==================  =====================================================================
+``encoder``         dict for :class:`~adowner.model.encoder.AuthorshipEncoder` (backbone,
+                    projection_dim, normalizer, max_length)
+``lr``              peak learning rate of the backbone (head: ``head_lr_mult`` × lr)
+``weight_decay``    AdamW weight decay (not on biases and LayerNorm)
+``warmup_ratio``    fraction of the steps spent warming up
+``temperature``     SupCon temperature
+``eval_seed``       seeds the validation pair sample (fixed, so epochs are comparable)
+==================  =====================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from adowner.model.encoder import AuthorshipEncoder
+
+
+class AuthorshipModule(L.LightningModule):
+    """SupCon fine-tuning of :class:`AuthorshipEncoder` with validation by the evaluation harness."""
+
+    def __init__(
+        self,
+        encoder: dict[str, Any],
+        *,
+        lr: float = 5e-5,
+        head_lr_mult: float = 10.0,
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        temperature: float = 0.07,
+        eval_seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        from pytorch_metric_learning.losses import SupConLoss
+
+        self.encoder = AuthorshipEncoder(**encoder)
+        self.encoder.train()  # from_pretrained returns eval mode; Lightning keeps module modes
+        self.loss_fn = SupConLoss(temperature=temperature)
+        self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids, attention_mask)
+
+    # ------------------------------------------------------------------ training
+    def on_train_epoch_start(self) -> None:
+        # Resuming mid-epoch: skip the batches the checkpointed run had already trained on, so
+        # that the resumed run sees exactly the batches an uninterrupted run would.
+        loop = self.trainer.fit_loop.epoch_loop
+        dm: Any = getattr(self.trainer, "datamodule", None)
+        sampler = getattr(dm, "train_sampler", None)
+        if sampler is not None and loop.restarting:
+            sampler.skip = int(loop.batch_progress.current.completed)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        emb = self(batch["input_ids"], batch["attention_mask"])
+        loss = self.loss_fn(emb, batch["labels"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
+        return loss
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The RNG state at a step boundary: restored on resume so dropout masks match an
+        # uninterrupted run (Lightning does not save it).
+        checkpoint["adowner_rng"] = {"torch": torch.get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("adowner_rng")
+        if state is not None:
+            torch.set_rng_state(state["torch"])
+
+    # ------------------------------------------------------------------ evaluation
+    def _eval_step(self, batch: dict[str, torch.Tensor]) -> None:
+        emb = self(batch["input_ids"], batch["attention_mask"])
+        self._eval_outputs.append((batch["idx"].cpu(), emb.float().cpu()))
+
+    def _eval_end(self, stage: str) -> dict[str, Any]:
+        from adowner.evaluation.evaluator import evaluate_embeddings
+
+        dm: Any = getattr(self.trainer, "datamodule", None)
+        split = dm.splits[stage]
+        idx = torch.cat([i for i, _ in self._eval_outputs]).numpy()
+        emb = torch.cat([e for _, e in self._eval_outputs]).numpy()
+        self._eval_outputs.clear()
+        ordered = np.zeros_like(emb)
+        ordered[idx] = emb
+        metrics = evaluate_embeddings(
+            ordered, split.owners, split.dup_groups, seed=int(self.hparams["eval_seed"])
+        )
+        scalars = {
+            f"{stage}/{k}": float(v)
+            for k, v in metrics.items()
+            if isinstance(v, int | float | np.number) and not k.startswith("n_")
+        }
+        # Every rank scores the whole split (the eval loaders are not sharded): no sync needed.
+        self.log_dict(scalars, prog_bar=False, sync_dist=False, rank_zero_only=False)
+        return metrics
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self._eval_outputs.clear()
+            return
+        self._eval_end("val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_end("test")
+
+    # ------------------------------------------------------------------ optimiser
+    def configure_optimizers(self) -> Any:
+        from transformers import get_linear_schedule_with_warmup
+
+        hp: Any = self.hparams
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+        groups: list[dict[str, Any]] = []
+        for name, lr in (("backbone", hp.lr), ("projection", hp.lr * hp.head_lr_mult)):
+            module = getattr(self.encoder, name)
+            if module is None:
+                continue
+            params = list(module.named_parameters())
+            groups.append(
+                {
+                    "params": [p for n, p in params if not n.endswith(no_decay)],
+                    "lr": lr,
+                    "weight_decay": hp.weight_decay,
+                }
+            )
+            groups.append(
+                {
+                    "params": [p for n, p in params if n.endswith(no_decay)],
+                    "lr": lr,
+                    "weight_decay": 0.0,
+                }
+            )
+        optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
