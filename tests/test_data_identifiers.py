@@ -39,6 +39,7 @@ def _phones(text: str, region: str = "US") -> list[str]:
         ("whatsapp: 2025550143", "+12025550143"),
         ("$150 2025550143 $200", "+12025550143"),
         ("450 202 555 0143", "+12025550143"),  # a price in front of the number
+        ("available 24/7 202 555 0143", "+12025550143"),
     ],
 )
 def test_obfuscated_us_numbers_are_found_in_e164(text, e164):
@@ -62,6 +63,11 @@ def test_international_number_and_region_setting():
         "2014-01-05",
         "posted 01/05/2014 10:30",
         "100 150 200 250 300",
+        "rates 80 120 200 350 600 1000",
+        "36-24-36 5'4 120lbs 34DD",
+        "incall 10am-2am, $100/hh $180/h 24/7",
+        "id 1234567890123",
+        "bitcoin 1BoatSLRHtKNngkdXEeobR76b53LETtpyT",
         "1.25 BTC or 0.5 BTC for 2 hours",
         "| 18 | 0,09 | 20 | 41 | 91 | 19 | 0,06 |",
         "Labtested @ 200mg MDMA",

@@ -187,7 +187,7 @@ def _phones_in_run(run: str, plus: bool, region: str) -> list[tuple[int, int, st
             if total > 15:
                 break
             cand = groups[i : j + 1]
-            if total < 8 or len(cand[-1][2]) < 4:
+            if total < 8 or len(cand[-1][2]) < 4 or not _plausible(run, groups, i, j):
                 continue
             e164 = _valid_phone("".join(g[2] for g in cand), region)
             if e164:
@@ -199,6 +199,18 @@ def _phones_in_run(run: str, plus: bool, region: str) -> list[tuple[int, int, st
         found.append((groups[i][0], groups[j][1], e164))
         i = j + 1
     return found
+
+
+def _plausible(run: str, groups: list[tuple[int, int, str, bool]], i: int, j: int) -> bool:
+    """Whether groups i..j of a run can be a phone number rather than a list of figures.
+
+    Figures that all end in 0 and are separated by spaces only (``rates 200 350 600 1000``)
+    are a price list, even where their digits make a valid number. (A number like 212 600 1000
+    written with spaces is lost; one with any other separator is kept.)
+    """
+    seps = [run[groups[k - 1][1] : groups[k][0]] for k in range(i + 1, j + 1)]
+    spaces = all(not sep.strip() for sep in seps)
+    return not (spaces and all(g[2].endswith("0") for g in groups[i : j + 1]))
 
 
 def _find_phones(text: str, region: str) -> list[Identifier]:
