@@ -181,6 +181,9 @@ def test_difficulty_function_on_a_known_case():
     assert got["r_precision"] == 1.0
     assert got["queries"] == 4
     assert got["random_r_precision"] == pytest.approx(1 / 3)
+    only_first = char_ngram_retrieval(texts, ["a", "a", "b", "b"], queries=[1, 0, 0, 0])
+    assert only_first["queries"] == 1
+    assert only_first["owners"] == 1
     with pytest.raises(ValueError):
         char_ngram_retrieval(["x", "y"], ["a", "b"])
 

@@ -13,6 +13,7 @@ Requires: at least two owners, and at least one owner with two or more ads.
 |---|---|---|
 | ``texts`` | sequence of str | one text per ad |
 | ``owners`` | sequence of hashable | the owner of each ad |
+| ``queries`` | optional boolean mask | only these ads are queries (all ads stay candidates) |
 | ``chunk`` | int | queries scored per block (memory bound) |
 
 Returns ``{"p_at_1", "r_precision", "mrr", "random_r_precision", "queries", "owners"}``;
@@ -32,7 +33,10 @@ import numpy as np
 
 
 def char_ngram_retrieval(
-    texts: Sequence[str], owners: Sequence[Hashable], chunk: int = 512
+    texts: Sequence[str],
+    owners: Sequence[Hashable],
+    queries: Sequence[bool] | None = None,
+    chunk: int = 512,
 ) -> dict[str, float]:
     """Leave-one-out same-owner retrieval with char 2-5-gram TF-IDF cosine (see module doc)."""
     import pandas as pd
@@ -42,16 +46,19 @@ def char_ngram_retrieval(
         raise ValueError(f"{len(texts)} texts but {len(owners)} owners")
     labels = pd.factorize(pd.Series(list(owners)))[0]
     counts = np.bincount(labels)
-    queries = np.flatnonzero(counts[labels] >= 2)
-    if len(counts) < 2 or len(queries) == 0:
+    is_query = counts[labels] >= 2
+    if queries is not None:
+        is_query &= np.asarray(queries, dtype=bool)
+    q_idx = np.flatnonzero(is_query)
+    if len(counts) < 2 or len(q_idx) == 0:
         raise ValueError("need at least two owners and one owner with two or more ads")
     x = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True).fit_transform(
         texts
     )
     n = len(texts)
     p1, rp, rr = [], [], []
-    for s in range(0, len(queries), chunk):
-        q = queries[s : s + chunk]
+    for s in range(0, len(q_idx), chunk):
+        q = q_idx[s : s + chunk]
         sims = (x[q] @ x.T).toarray()
         sims[np.arange(len(q)), q] = -np.inf  # leave the query out
         order = np.argsort(-sims, axis=1, kind="stable")
@@ -61,12 +68,12 @@ def char_ngram_retrieval(
         hits_at = np.cumsum(same, axis=1)
         rp.append(hits_at[np.arange(len(q)), r - 1] / r)
         rr.append(1.0 / (np.argmax(same, axis=1) + 1))
-    r_all = counts[labels[queries]] - 1
+    r_all = counts[labels[q_idx]] - 1
     return {
         "p_at_1": float(np.concatenate(p1).mean()),
         "r_precision": float(np.concatenate(rp).mean()),
         "mrr": float(np.concatenate(rr).mean()),
         "random_r_precision": float(np.mean(r_all / (n - 1))),
-        "queries": len(queries),
-        "owners": int((counts >= 2).sum()),
+        "queries": len(q_idx),
+        "owners": len(np.unique(labels[q_idx])),
     }

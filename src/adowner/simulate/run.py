@@ -81,17 +81,32 @@ def run_simulation(
 
 
 def measure_difficulty(market: Any) -> dict[str, dict[str, float]]:
-    """Char n-gram TF-IDF same-owner retrieval on raw, masked, and masked de-reposted texts."""
+    """Char n-gram TF-IDF same-owner retrieval (``difficulty.char_ngram_retrieval``) on:
+
+    - ``raw``: title and body as written, identifiers included;
+    - ``masked``: identifiers replaced by typed tokens (as ``prepare`` does);
+    - ``masked_no_reposts``: masked, reposts left out (as ``prepare``'s dedup roughly does);
+    - ``masked_no_reposts_operators``: the same, only operators' ads as queries;
+    - ``masked_no_reposts_personas``: the same, with personas as the labels (what labels from
+      shared identifiers can at best recover).
+    """
     from adowner.simulate.difficulty import char_ngram_retrieval
 
     ads, truth = market.ads, market.ad_truth
     raw = (ads["title"] + "\n" + ads["body"]).tolist()
+    owners = ads["true_owner"].tolist()
     fresh = truth["repost_of"].isna().to_numpy()
+    fresh_texts = truth["text_masked"][fresh].tolist()
+    fresh_owners = ads["true_owner"][fresh].tolist()
     return {
-        "raw": char_ngram_retrieval(raw, ads["true_owner"].tolist()),
-        "masked": char_ngram_retrieval(truth["text_masked"].tolist(), ads["true_owner"].tolist()),
-        "masked_no_reposts": char_ngram_retrieval(
-            truth["text_masked"][fresh].tolist(), ads["true_owner"][fresh].tolist()
+        "raw": char_ngram_retrieval(raw, owners),
+        "masked": char_ngram_retrieval(truth["text_masked"].tolist(), owners),
+        "masked_no_reposts": char_ngram_retrieval(fresh_texts, fresh_owners),
+        "masked_no_reposts_operators": char_ngram_retrieval(
+            fresh_texts, fresh_owners, queries=(truth["kind"][fresh] == "operator").tolist()
+        ),
+        "masked_no_reposts_personas": char_ngram_retrieval(
+            fresh_texts, truth["persona_id"][fresh].tolist()
         ),
     }
 

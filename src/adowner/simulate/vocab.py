@@ -231,7 +231,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
         "located {area}, {place}",
         "{when} in {city} {area}",
         "visiting {city} {when}",
-        "{place} near {area}",
+        "{place}, {area}",
         "{city} {area} {place}",
         "i'm in {city}, {place}",
     ),
