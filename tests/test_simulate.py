@@ -68,9 +68,10 @@ def test_ads_schema(market):
 
 
 def test_csv_holds_the_same_rows(tmp_path):
-    run_simulation(tmp_path, n_owners=20, seed=1, chain=False, progress=False)
-    pq = pd.read_parquet(tmp_path / "ads.parquet")
-    csv = pd.read_csv(tmp_path / "ads.csv", keep_default_na=False)
+    out = tmp_path / "sim"
+    run_simulation(out, n_owners=20, seed=1, chain=False, progress=False)
+    pq = pd.read_parquet(out / "ads.parquet")
+    csv = pd.read_csv(out / "ads.csv", keep_default_na=False)
     assert csv["ad_id"].tolist() == pq["ad_id"].tolist()
     assert csv["body"].tolist() == pq["body"].tolist()
     assert (pd.to_datetime(csv["posted_at"], utc=True) == pq["posted_at"]).all()
@@ -145,6 +146,7 @@ def test_pool_numbers_are_fictional_and_valid():
 
 
 def test_ground_truth_holds_no_identifier_in_clear(tmp_path):
+    tmp_path = tmp_path / "sim"
     run_simulation(tmp_path, n_owners=30, seed=2, chain=False, progress=False)
     ads = pd.read_parquet(tmp_path / "ads.parquet")
     texts = (ads["title"] + "\n" + ads["body"]).tolist()
@@ -215,10 +217,13 @@ def test_cli_writes_everything_and_calls_the_chain(tmp_path, capsys):
         pytest.skip("adowner.simulate.chain is not there yet")
     assert "chain" in summary
     assert (out / "chain").is_dir()
+    assert ".tmp" not in json.dumps(summary["chain"])  # paths point into OUT, not the temp dir
+    assert not list(tmp_path.glob(".sim.*"))
 
 
 def test_cli_no_chain_and_bad_arguments(tmp_path, capsys):
     out = tmp_path / "sim"
+    (out / "chain").mkdir(parents=True)  # a previous run's chain: replaced with the folder
     assert main(["simulate", "--out", str(out), "--owners", "5", "--no-chain"]) == 0
     assert not (out / "chain").exists()
     assert "chain" not in json.loads((out / "truth.json").read_text())

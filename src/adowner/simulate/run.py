@@ -24,7 +24,8 @@ def run_simulation(
     difficulty: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write the synthetic marketplace under ``out`` and return the summary (``truth.json``).
+    """Write the synthetic marketplace to the folder ``out`` (replaced as a whole, atomically)
+    and return the summary (``truth.json``).
 
     With ``chain``, calls ``adowner.simulate.chain.simulate_chain(ads, owners, out / "chain",
     seed)`` (the Bitcoin side); its returned dict is kept in the summary under ``"chain"``.
@@ -32,7 +33,7 @@ def run_simulation(
     (``difficulty.char_ngram_retrieval``) on the raw texts, on the texts with identifiers masked,
     and on masked texts without reposts, and writes ``out/difficulty.json``.
     """
-    from adowner._io import write_json
+    from adowner._io import atomic_dir, write_json
     from adowner.simulate.marketplace import SimConfig, simulate_marketplace, write_marketplace
 
     if n_owners < 1:
@@ -55,8 +56,23 @@ def run_simulation(
         progress=progress,
     )
     market = simulate_marketplace(config)
-    write_marketplace(market, out)
     summary = market.summary
+    # The whole folder is replaced at once: no stale chain/ beside new ads, and an interrupted
+    # run leaves the previous folder as it was.
+    with atomic_dir(out) as tmp:
+        write_marketplace(market, tmp)
+        if chain:
+            try:
+                from adowner.simulate.chain import simulate_chain
+            except ImportError as exc:
+                log.warning("chain simulator not available (%s); wrote the ads side only", exc)
+            else:
+                chain_summary = simulate_chain(market.ads, market.owners, tmp / "chain", seed)
+                summary["chain"] = _relocate(chain_summary, str(tmp), str(out))
+        if difficulty:
+            summary["difficulty"] = measure_difficulty(market)
+            write_json(summary["difficulty"], tmp / "difficulty.json")
+        write_json(summary, tmp / "truth.json")
     log.info(
         "wrote %d ads by %d owners (%s) to %s",
         summary["ads"],
@@ -64,18 +80,6 @@ def run_simulation(
         ", ".join(f"{v} {k}" for k, v in summary["owners"].items()),
         out,
     )
-
-    if chain:
-        try:
-            from adowner.simulate.chain import simulate_chain
-        except ImportError as exc:
-            log.warning("chain simulator not available (%s); wrote the ads side only", exc)
-        else:
-            summary["chain"] = simulate_chain(market.ads, market.owners, out / "chain", seed)
-    if difficulty:
-        summary["difficulty"] = measure_difficulty(market)
-        write_json(summary["difficulty"], out / "difficulty.json")
-    write_json(summary, out / "truth.json")
     _print_summary(summary, out)
     return summary
 
@@ -109,6 +113,17 @@ def measure_difficulty(market: Any) -> dict[str, dict[str, float]]:
             fresh_texts, truth["persona_id"][fresh].tolist()
         ),
     }
+
+
+def _relocate(obj: Any, old: str, new: str) -> Any:
+    """``obj`` with every string path under the temporary folder ``old`` moved to ``new``."""
+    if isinstance(obj, str):
+        return new + obj[len(old) :] if obj.startswith(old) else obj
+    if isinstance(obj, dict):
+        return {k: _relocate(v, old, new) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_relocate(v, old, new) for v in obj]
+    return obj
 
 
 def _print_summary(summary: dict[str, Any], out: Path) -> None:
