@@ -40,6 +40,7 @@ def _phones(text: str, region: str = "US") -> list[str]:
         ("$150 2025550143 $200", "+12025550143"),
         ("450 202 555 0143", "+12025550143"),  # a price in front of the number
         ("available 24/7 202 555 0143", "+12025550143"),
+        ("inquiries 6️⃣1️⃣5️⃣5️⃣5️⃣5️⃣0️⃣1️⃣7️⃣0️⃣!", "+16155550170"),  # ends in 0, one piece
     ],
 )
 def test_obfuscated_us_numbers_are_found_in_e164(text, e164):

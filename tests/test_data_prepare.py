@@ -26,6 +26,7 @@ def _ads(n_owners: int = 12, per_owner: int = 4) -> pd.DataFrame:
                     "body": f"style{o} words {'x' * (o + 1)} number {k} call 202-555-01{o:02d}",
                     "posted_at": f"2014-01-{k + 1:02d}T10:00:00",
                     "price_usd": 100.0 + k,
+                    "sponsored": k % 2 == 1,
                     "vendor": f"v{o}",
                 }
             )
@@ -64,6 +65,7 @@ def test_reader_round_trip_all_formats(tmp_path, suffix):
     assert str(df["posted_at"].dt.tz) == "UTC"
     assert df["posted_at"].iloc[0] == pd.Timestamp("2014-01-01T10:00:00Z")
     assert df["price_usd"].tolist() == src["price_usd"].tolist()
+    assert df["sponsored"].tolist() == src["sponsored"].tolist()
 
 
 def test_text_only_files_and_epoch_timestamps(tmp_path):

@@ -209,7 +209,7 @@ def _plausible(run: str, groups: list[tuple[int, int, str, bool]], i: int, j: in
     written with spaces is lost; one with any other separator is kept.)
     """
     seps = [run[groups[k - 1][1] : groups[k][0]] for k in range(i + 1, j + 1)]
-    spaces = all(not sep.strip() for sep in seps)
+    spaces = bool(seps) and all(not sep.strip() for sep in seps)
     return not (spaces and all(g[2].endswith("0") for g in groups[i : j + 1]))
 
 

@@ -2,7 +2,8 @@
 
 One ad is ``ad_id``, ``title`` and ``body`` (or only ``text``), and optionally ``posted_at``
 (ISO-8601 or epoch seconds, stored as UTC), ``site``, ``location``, ``price_usd``,
-``price_btc``, ``owner`` (a label), ``persona`` (the name claimed in the ad) and ``true_owner``
+``price_btc``, ``sponsored`` (a paid, boosted ad: payment matching allows it a wider price
+tolerance), ``owner`` (a label), ``persona`` (the name claimed in the ad) and ``true_owner``
 (ground truth from the simulator, carried through untouched and never used to derive ``owner``).
 
 After :func:`adowner.data.prepare.load_ads` an ad also has ``text`` (masked title and body joined
@@ -22,7 +23,7 @@ STRING_COLUMNS = ("site", "location", "persona", "owner", "true_owner")
 PRICE_COLUMNS = ("price_usd", "price_btc")
 IDENTIFIER_COLUMNS = ("phones", "emails", "urls", "handles")
 # Every column a raw file may have that prepare understands; others are dropped.
-RAW_COLUMNS = ("ad_id", *TEXT_COLUMNS, "posted_at", *STRING_COLUMNS, *PRICE_COLUMNS)
+RAW_COLUMNS = ("ad_id", *TEXT_COLUMNS, "posted_at", *STRING_COLUMNS, *PRICE_COLUMNS, "sponsored")
 # The prepared splits, in this order (docs/ARCHITECTURE.md, "Prepared splits").
 SPLIT_COLUMNS = (
     "ad_id",
@@ -36,6 +37,7 @@ SPLIT_COLUMNS = (
     "location",
     "price_usd",
     "price_btc",
+    "sponsored",
     "persona",
     "true_owner",
     *IDENTIFIER_COLUMNS,

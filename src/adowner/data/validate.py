@@ -15,6 +15,8 @@ What it computes
     unparseable ``posted_at``    quarantined ("unparseable timestamp")       ``posted_at``
     non-numeric / negative       quarantined ("non-numeric price" /          ``price_*``
     price                        "negative price")
+    ``sponsored`` not a flag     quarantined ("non-boolean sponsored         ``sponsored``
+                                 flag"); missing means False
     missing ``ad_id``            quarantined ("missing ad_id")               ``ad_id``
     duplicate ``ad_id``          later copies quarantined                    ``ad_id``
                                  ("duplicate ad_id")
@@ -70,6 +72,20 @@ def _clean_str(s: pd.Series) -> pd.Series:
     """Values as str, with None for missing and for blank strings (object dtype, kept so)."""
     # A list, not Series.map: pandas 3 would infer its own string dtype and turn None into NaN.
     return pd.Series([_clean_value(v) for v in s], index=s.index, dtype=object)
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _flag(v: Any) -> bool | None:
+    """True/False from a bool, 0/1 or true/false/yes/no; False where missing; None if no flag."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return False
+    if isinstance(v, bool):
+        return v
+    key = str(v).strip().lower()
+    key = key[:-2] if key.endswith(".0") else key
+    return _FLAGS.get(key) if key else False
 
 
 def parse_timestamps(s: pd.Series) -> pd.Series:
@@ -171,6 +187,11 @@ def validate(raw: pd.DataFrame, config: DataConfig, owner_column: str | None) ->
         reject(rawp.notna() & (num.isna() | ~np.isfinite(num.fillna(0))), "non-numeric price", c)
         reject(num < 0, "negative price", c)
         df[c] = num.astype("float64")
+
+    if "sponsored" in df.columns:
+        flag = df["sponsored"].map(_flag)
+        reject(flag.isna() & df["sponsored"].notna(), "non-boolean sponsored flag", "sponsored")
+        df["sponsored"] = flag.fillna(False).astype(bool)
 
     if "ad_id" not in df.columns:
         stems = df["_file"].map(lambda f: re.sub(r"\W+", "-", str(f).rsplit("/", 1)[-1]))
