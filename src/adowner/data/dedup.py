@@ -24,8 +24,8 @@ Source
     (``MinHash``, ``MinHashLSH``) for the sketches and the banded index.
 
 What it requires of the data
-    A sequence of (masked) texts. Cost is linear in the number of ads: 100,000 ads take well
-    under a minute (see docs/BENCHMARKS.md).
+    A sequence of (masked) texts. Cost grows about linearly with the number of ads: about half
+    of the one CPU-minute that ``prepare`` spends on 100,000 ads (see docs/BENCHMARKS.md).
 
 Inputs
 
