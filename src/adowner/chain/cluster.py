@@ -41,7 +41,12 @@ from scipy.sparse.csgraph import connected_components
 
 from adowner._io import write_json, write_parquet
 from adowner.chain.change import change_edges
-from adowner.chain.coinjoin import coinjoin_rule, tx_features
+from adowner.chain.coinjoin import (
+    SEGWIT_TYPES,
+    coinjoin_rule,
+    features_coded,
+    segwit_addresses,
+)
 from adowner.chain.schema import COINBASE_TXID
 from adowner.errors import InputError
 from adowner.log import get_logger
@@ -49,15 +54,31 @@ from adowner.log import get_logger
 log = get_logger(__name__)
 
 
+def edges_coded(
+    in_tx: np.ndarray, in_addr: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer edges linking each kept input's address to its transaction's first input address."""
+    tx, addr = in_tx[keep], in_addr[keep]
+    if len(tx) == 0:
+        return addr, addr
+    first_of = np.full(int(tx.max()) + 1, -1, dtype=np.int64)
+    uniq, first = np.unique(tx, return_index=True)
+    first_of[uniq] = addr[first]
+    dst = first_of[tx]
+    link = addr != dst
+    return addr[link], dst[link]
+
+
 def multi_input_edges(inputs: pd.DataFrame, skipped: set[str]) -> pd.DataFrame:
-    """Edges ``src, dst`` linking each input address to its transaction's first input address."""
-    ins = inputs.loc[inputs["address"].notna() & (inputs["spent_txid"] != COINBASE_TXID)]
-    ins = ins[["txid", "address"]]
-    if skipped:
-        ins = ins[~ins["txid"].isin(skipped)]
-    first = ins.groupby("txid", sort=False)["address"].transform("first")
-    keep = ins["address"].to_numpy() != first.to_numpy()
-    return pd.DataFrame({"src": ins["address"].to_numpy()[keep], "dst": first.to_numpy()[keep]})
+    """Edges ``src, dst`` (addresses) of the multi-input heuristic, leaving out ``skipped`` txids."""
+    ok = (inputs["address"].notna() & (inputs["spent_txid"] != COINBASE_TXID)).to_numpy()
+    ins = inputs[ok]
+    tx, _ = pd.factorize(ins["txid"])
+    addr, uniques = pd.factorize(ins["address"])
+    keep = ~ins["txid"].isin(list(skipped)).to_numpy() if skipped else np.ones(len(ins), bool)
+    src, dst = edges_coded(tx, addr, keep)
+    u = np.asarray(uniques, dtype=object)
+    return pd.DataFrame({"src": u[src], "dst": u[dst]})
 
 
 def components_local(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -78,7 +99,9 @@ def load_tables(chain_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.Dat
                 f"not an ingest folder: {name}.parquet is missing (run `adowner chain ingest`)",
                 path=str(d),
             )
-    inputs = pd.read_parquet(d / "inputs.parquet", columns=["txid", "index", "spent_txid", "address"])
+    inputs = pd.read_parquet(
+        d / "inputs.parquet", columns=["txid", "index", "spent_txid", "address"]
+    )
     outputs = pd.read_parquet(
         d / "outputs.parquet", columns=["txid", "n", "address", "value_sat", "script_type"]
     )
@@ -97,48 +120,80 @@ def cluster_tables(
     """(clusters, skipped, stats) for the given tables; see the module docstring."""
     stats: dict[str, Any] = {"engine": engine, "coinjoin_guard": coinjoin_guard}
     t0 = time.perf_counter()
+    # Everything below runs on integer codes: addresses sorted (smallest id = smallest string).
+    n_in = len(inputs)
+    acodes, address_index = pd.factorize(
+        pd.concat([inputs["address"], outputs["address"]], ignore_index=True), sort=True
+    )
+    uniques: np.ndarray = np.asarray(address_index, dtype=object)
+    tcodes, tx_uniques = pd.factorize(
+        pd.concat([inputs["txid"], outputs["txid"]], ignore_index=True)
+    )
+    in_tx, out_tx = tcodes[:n_in], tcodes[n_in:]
+    in_addr = acodes[:n_in]
+    spending = (inputs["spent_txid"] != COINBASE_TXID).to_numpy(bool)
+    skip_mask = np.zeros(len(tx_uniques), dtype=bool)
     if coinjoin_guard:
-        rule = coinjoin_rule(tx_features(inputs, outputs)).dropna()
-        skipped = pd.DataFrame({"txid": rule.index.to_numpy(), "rule": rule.to_numpy()})
+        segwit = segwit_addresses(pd.Series(uniques))
+        f = features_coded(
+            in_tx[spending],
+            in_addr[spending],
+            np.where(in_addr[spending] >= 0, segwit[in_addr[spending]], False),
+            out_tx,
+            outputs["value_sat"].to_numpy(np.int64),
+            outputs["script_type"].isin(SEGWIT_TYPES).to_numpy(bool),
+            len(tx_uniques),
+        )
+        rule = coinjoin_rule(f).dropna()
+        skip_mask[rule.index.to_numpy()] = True
+        skipped = pd.DataFrame(
+            {
+                "txid": np.asarray(tx_uniques, dtype=object)[rule.index.to_numpy()],
+                "rule": rule.to_numpy(),
+            }
+        )
     else:
-        skipped = pd.DataFrame({"txid": pd.Series([], dtype=str), "rule": pd.Series([], dtype=str)})
-    skip = set(skipped["txid"])
-    edges = multi_input_edges(inputs, skip)
+        skipped = pd.DataFrame(
+            {"txid": pd.Series([], dtype=object), "rule": pd.Series([], dtype=object)}
+        )
+    keep = spending & (in_addr >= 0) & ~skip_mask[in_tx]
+    src, dst = edges_coded(in_tx, in_addr, keep)
     if change_heuristic:
-        edges = pd.concat([edges, change_edges(inputs, outputs, skip)], ignore_index=True)
-    addresses = pd.concat([inputs["address"], outputs["address"]]).dropna()
-    uniques = np.sort(np.asarray(addresses.unique(), dtype=object))  # sorted: min id = min string
+        ch = change_edges(inputs, outputs, set(skipped["txid"]))
+        index = pd.Index(uniques)
+        src = np.concatenate([src, index.get_indexer(ch["src"])])
+        dst = np.concatenate([dst, index.get_indexer(ch["dst"])])
     stats["prepare_s"] = time.perf_counter() - t0
 
     t1 = time.perf_counter()
+    root: np.ndarray
     if engine == "local":
-        index = pd.Index(uniques)
-        src = index.get_indexer(edges["src"].to_numpy())
-        dst = index.get_indexer(edges["dst"].to_numpy())
         root = uniques[components_local(len(uniques), src, dst)]
     elif engine == "spark":
         from adowner.chain.spark import components_spark, spark_session
 
         session = spark or spark_session()
-        mapping = components_spark(session, edges)
-        root = pd.Series(uniques, index=uniques)
-        root.loc[mapping.index] = mapping.to_numpy()
-        root = root.to_numpy()
+        mapping = components_spark(
+            session, pd.DataFrame({"src": uniques[src], "dst": uniques[dst]})
+        )
+        roots = pd.Series(uniques, index=uniques)
+        roots.loc[mapping.index] = mapping.to_numpy()
+        root = roots.to_numpy()
     else:
         raise InputError(f"unknown engine {engine!r} (local or spark)", field="engine")
     stats["components_s"] = time.perf_counter() - t1
 
     clusters = pd.DataFrame({"address": uniques, "cluster_id": root})
-    clusters["cluster_size"] = clusters.groupby("cluster_id")["address"].transform("size")
-    sizes = clusters.drop_duplicates("cluster_id")["cluster_size"]
-    n_inputs = int((inputs["spent_txid"] != COINBASE_TXID).sum())
+    sizes_by_root = np.bincount(pd.factorize(root)[0])
+    clusters["cluster_size"] = sizes_by_root[pd.factorize(root)[0]]
+    n_clusters = len(sizes_by_root)
     stats.update(
         addresses=len(clusters),
-        clusters=len(sizes),
-        largest_cluster=int(sizes.max()) if len(sizes) else 0,
-        clusters_with_2_or_more=int((sizes >= 2).sum()),
-        edges=len(edges),
-        inputs=n_inputs,
+        clusters=n_clusters,
+        largest_cluster=int(sizes_by_root.max()) if n_clusters else 0,
+        clusters_with_2_or_more=int((sizes_by_root >= 2).sum()),
+        edges=len(src),
+        inputs=int(spending.sum()),
         skipped_transactions=len(skipped),
         skipped_by_rule={str(k): int(v) for k, v in skipped["rule"].value_counts().items()},
     )

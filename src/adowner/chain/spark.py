@@ -100,14 +100,18 @@ def _small_star(e: Any) -> Any:
 
 
 def _converged(e: Any) -> bool:
-    """True when the edges (u > v) are stars: every u has one edge and no v has an edge."""
+    """True when the edges (u > v) are stars: every u has one edge and no v has an edge.
+
+    One shuffle: each node counts its edges as ``u`` and whether it is some edge's ``v``.
+    """
     from pyspark.sql import functions as F
 
-    row = e.agg(F.count(F.lit(1)).alias("n"), F.countDistinct("u").alias("nu")).first()
-    if row["n"] != row["nu"]:
-        return False
-    heads = e.select(F.col("u").alias("v")).distinct()
-    return bool(e.select("v").distinct().join(heads, "v").limit(1).count() == 0)
+    ends = e.select(F.col("u").alias("x"), F.lit(1).alias("as_u"), F.lit(0).alias("as_v")).union(
+        e.select(F.col("v").alias("x"), F.lit(0).alias("as_u"), F.lit(1).alias("as_v"))
+    )
+    per_node = ends.groupBy("x").agg(F.sum("as_u").alias("cu"), F.max("as_v").alias("cv"))
+    bad = per_node.where((F.col("cu") > 1) | ((F.col("cu") >= 1) & (F.col("cv") == 1)))
+    return bool(bad.limit(1).count() == 0)
 
 
 def components_spark(
