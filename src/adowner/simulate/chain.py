@@ -19,8 +19,8 @@ What it simulates (each piece is there because the real chain has it and it fool
 | first-seen delays           | the ad appears 1-59 s after the payment is first seen (most |                       |
 |                             | in the same or the next minute), some minutes later; a few  | the time window       |
 |                             | transactions are missing from the log (node offline)        |                       |
-| quotes                      | the processor's BTC quote differs from the 10-minute        | the tolerance         |
-|                             | average by ~0.4% (sponsored ads ~1.5%)                      |                       |
+| quotes                      | the processor quotes the spot rate, ±0.4% (sponsored ads    | the tolerance         |
+|                             | ±1.5%); the matcher uses a 10-minute average                |                       |
 | rates                       | a geometric random walk (~3% a day) at 10-minute steps      |                       |
 
 Only ads with a price are paid; 10% of them by card (no transaction), as on a real site.
@@ -60,7 +60,6 @@ import pandas as pd
 from bitcoin.wallet import P2PKHBitcoinAddress, P2WPKHBitcoinAddress
 
 from adowner._io import atomic_open, write_parquet
-from adowner.chain.rates import rate_at
 
 WHIRLPOOL_DENOMINATION = 1_000_000  # sat; Whirlpool's 0.01 BTC pool
 CARD_SHARE = 0.10
@@ -260,8 +259,10 @@ def simulate_chain(
     price_pool = prices.to_numpy(float) if len(prices) else np.array([10.0, 25.0])
     pending: list[tuple[str, int, str, int]] = []
     truth: list[dict[str, Any]] = []
-    # The rate of each moment, as the matcher computes it (10-minute average of the series).
-    rate_of = rate_at(rates, pd.DatetimeIndex([e[0] for e in events]))
+    # Processors quote the spot rate (the matcher uses a 10-minute average: part of the noise).
+    knots = pd.DatetimeIndex(rates.index).as_unit("ns").asi8.astype(np.float64)
+    moments = pd.DatetimeIndex([e[0] for e in events]).as_unit("ns").asi8.astype(np.float64)
+    rate_of = np.interp(moments, knots, rates.to_numpy())
     for (when, kind, payload), rate in zip(events, rate_of, strict=True):
         if kind == 0:  # an ad payment
             ad = ad_rows[payload]
