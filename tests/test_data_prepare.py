@@ -274,3 +274,19 @@ def test_prepare_on_the_simulated_marketplace(tmp_path):
     assert (df.set_index("ad_id")["true_owner"] == truth.loc[df["ad_id"]]).all()
     assert summary["owners_pure_in_true_owner"] >= 0.95
     assert summary["owners"] >= raw["true_owner"].nunique()  # burner phones split owners
+
+
+def test_cli_config_file_and_unknown_setting(tmp_path, capsys):
+    from tests.conftest import REPO
+
+    path = tmp_path / "ads.csv"
+    _ads(6, 2).to_csv(path, index=False)
+    config = REPO / "configs" / "prepare" / "default.yaml"
+    out = tmp_path / "prep"
+    argv = ["prepare", str(path), "--out", str(out), "--config", str(config), "--no-progress"]
+    assert main([*argv, "--seed", "3"]) == 0
+    assert json.loads((out / "summary.json").read_text())["config"]["seed"] == 3
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("owners_per_batch: 4\n")
+    assert main(["prepare", str(path), "--out", str(out), "--config", str(bad)]) == 2
+    assert "unknown data setting" in capsys.readouterr().err

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="rename a column, e.g. --map vendor=owner (repeatable)",
     )
     p.add_argument(
-        "--config", help="YAML of data settings (default configs/data/default.yaml keys)"
+        "--config", help="YAML of data settings (default configs/prepare/default.yaml)"
     )
     p.add_argument("--owner-column", help="column to use as the owner label (e.g. true_owner)")
     p.add_argument("--salt", help="salt of identifier hashes (default: a public, non-secret salt)")

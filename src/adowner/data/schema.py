@@ -47,7 +47,7 @@ SPLIT_COLUMNS = (
 
 @dataclass
 class DataConfig:
-    """Settings of ``load_ads`` and ``prepare`` (also the keys of ``configs/data/*.yaml``).
+    """Settings of ``load_ads`` and ``prepare`` (also the keys of ``configs/prepare/*.yaml``).
 
     ==================  =========================================================  ===========
     key                 meaning                                                    default
