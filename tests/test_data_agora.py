@@ -6,12 +6,12 @@ import csv
 
 import pandas as pd
 import pytest
-from tests.conftest import shared_file
 
 from adowner.data.adapters import detect_adapter
 from adowner.data.dedup import drop_duplicates, dup_groups
 from adowner.data.prepare import load_ads, prepare
 from adowner.data.schema import DataConfig
+from conftest import shared_file
 
 AGORA = "authorship/agora_vendor_listings_2014-01.csv"
 BEER = "authorship/beer_stackexchange_posts.xml"

@@ -277,7 +277,7 @@ def test_prepare_on_the_simulated_marketplace(tmp_path):
 
 
 def test_cli_config_file_and_unknown_setting(tmp_path, capsys):
-    from tests.conftest import REPO
+    from conftest import REPO
 
     path = tmp_path / "ads.csv"
     _ads(6, 2).to_csv(path, index=False)
