@@ -54,7 +54,9 @@ def test_link_end_to_end(market, tiny_model, tmp_path):
     assert {"text", "phone"} <= set(edges["kind"])
     owners = pd.read_parquet(out / "owners.parquet")
     assert owners["n_ads"].sum() == len(ads)
-    assert {"n_personas", "n_cities", "n_regions", "ads_per_day", "span_days"} <= set(owners.columns)
+    assert {"n_personas", "n_cities", "n_regions", "ads_per_day", "span_days"} <= set(
+        owners.columns
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["fpr"] == 0.01
     # shared phones alone make the synthetic owners separable well above chance
@@ -89,7 +91,22 @@ def test_report_opens_in_headless_chromium(market, tiny_model, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"headless Chromium is absent ({CHROMIUM})")
     out = tmp_path / "link"
-    assert main(["link", "--ads", str(market / "ads.parquet"), "--model", str(tiny_model), "--out", str(out), "--top", "5"]) == 0
+    assert (
+        main(
+            [
+                "link",
+                "--ads",
+                str(market / "ads.parquet"),
+                "--model",
+                str(tiny_model),
+                "--out",
+                str(out),
+                "--top",
+                "5",
+            ]
+        )
+        == 0
+    )
     owners = pd.read_parquet(out / "owners.parquet")
     cmd = [
         CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -97,7 +114,7 @@ def test_report_opens_in_headless_chromium(market, tiny_model, tmp_path):
         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", (out / "report.html").as_uri(),
     ]  # fmt: skip
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout
-    assert "<table id=\"groups\">" in dom or "id=\"groups\"" in dom
+    assert '<table id="groups">' in dom or 'id="groups"' in dom
     assert dom.count('class="grouprow"') == min(len(owners), 500)
     top = int(owners.iloc[0]["group_id"])
     assert f'id="g{top}"' in dom and "<svg" in dom

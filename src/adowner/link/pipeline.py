@@ -112,6 +112,11 @@ def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None
     """Embed with the exported model's fast path; reuse ``cache`` when model and texts match."""
     key = hashlib.sha256()
     key.update(str(Path(model_dir).resolve()).encode())
+    for name in ("adowner.json", "model.safetensors", "model.onnx"):  # a re-export changes these
+        f = Path(model_dir) / name
+        if f.exists():
+            st = f.stat()
+            key.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
     for t in texts:
         key.update(t.encode("utf-8", "replace") + b"\0")
     digest = key.hexdigest()
