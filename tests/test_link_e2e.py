@@ -79,7 +79,8 @@ def test_link_reports_bad_input_in_one_line(tiny_model, tmp_path, capsys):
     rc = main(["link", "--ads", str(bad), "--model", str(tiny_model), "--out", str(tmp_path / "o")])
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "ads.csv" in err[0]
+    assert len(err) == 1
+    assert "ads.csv" in err[0]
     rc = main(["link", "--ads", str(bad), "--model", str(tmp_path), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "adowner.json" in capsys.readouterr().err
@@ -117,4 +118,5 @@ def test_report_opens_in_headless_chromium(market, tiny_model, tmp_path):
     assert '<table id="groups">' in dom or 'id="groups"' in dom
     assert dom.count('class="grouprow"') == min(len(owners), 500)
     top = int(owners.iloc[0]["group_id"])
-    assert f'id="g{top}"' in dom and "<svg" in dom
+    assert f'id="g{top}"' in dom
+    assert "<svg" in dom
