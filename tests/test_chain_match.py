@@ -169,3 +169,11 @@ def test_bad_inputs_give_one_line_errors(tmp_path, capsys):
         == 2
     )
     assert "no price column" in capsys.readouterr().err
+
+
+def test_no_payments_means_no_match():
+    ads = _ads(("a", T0, 12.0, False))
+    empty = pd.DataFrame([_pay("t", 12.0, T0)]).iloc[:0]
+    m = match_ads(ads, empty, _flat_rates())
+    assert m.loc[0, "match_status"] == "none"
+    assert m["txid"].isna().all()

@@ -256,15 +256,18 @@ def match_ads(
     )
     chosen = best.reindex(out.index)
     has = chosen["pay_row"].notna().to_numpy()
-    rows = chosen["pay_row"].fillna(0).to_numpy(np.int64)
-    out["txid"] = pd.Series(np.where(has, payments["txid"].to_numpy()[rows], None), dtype=object)
-    out["vout"] = pd.array(np.where(has, payments["vout"].to_numpy()[rows], 0), dtype="Int64")
-    out.loc[~has, "vout"] = pd.NA
-    out["value_sat"] = pd.array(
-        np.where(has, payments["value_sat"].to_numpy()[rows], 0), dtype="Int64"
-    )
-    out.loc[~has, "value_sat"] = pd.NA
-    out["first_seen"] = pd.Series(payments["first_seen"].to_numpy()[rows]).where(has)
+    rows = chosen["pay_row"].to_numpy()[has].astype(np.int64)
+    chosen_pay = payments.iloc[rows]
+    txid = np.full(len(out), None, dtype=object)
+    txid[has] = chosen_pay["txid"].to_numpy()
+    out["txid"] = txid
+    for col in ("vout", "value_sat"):
+        values = pd.array([pd.NA] * len(out), dtype="Int64")
+        values[has] = chosen_pay[col].to_numpy(np.int64)
+        out[col] = values
+    seen = pd.Series(pd.NaT, index=out.index, dtype=payments["first_seen"].dtype)
+    seen[has] = chosen_pay["first_seen"].to_numpy()
+    out["first_seen"] = seen
     for col in ("paid_usd", "rate_usd", "rel_error", "score"):
         out[col] = chosen[col].to_numpy()
     out["payer_cluster_id"], out["payer_clusters"] = _payer(out["txid"], inputs, clusters)
