@@ -344,7 +344,7 @@ def _owner_ads(
         # Burner phones: rotate now and then; a dropped number may be recycled to someone else.
         if operator and persona.phone and rng.random() < p_rotate:
             pool.retire(persona.phone, o)
-            recycled = pool.recycle(o) if rng.random() < 0.01 else None
+            recycled = pool.recycle(o) if rng.random() < 0.05 else None
             persona.phone = recycled or pool.new(local_codes)
         repost_of: int | None = None
         copied = False
