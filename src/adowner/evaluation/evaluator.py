@@ -47,7 +47,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def pair_scores(embeddings: Any, i: np.ndarray, j: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+def pair_scores(embeddings: Any, i: np.ndarray, j: np.ndarray, chunk: int = 32_768) -> np.ndarray:
     """Cosine of each pair (rows are L2-normalised first); dense arrays or scipy sparse rows."""
     import scipy.sparse as sp
 
