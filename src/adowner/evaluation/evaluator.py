@@ -20,12 +20,11 @@ input             type                       meaning
 ``bootstrap``     int                        owner resamples for intervals (0 = none)
 ================  =========================  =========================================
 
-Example
--------
->>> ev = AuthorshipEvaluator(texts, owners, dup_groups)
->>> metrics = ev(model)            # model.embed(list[str]) -> (n, dim) float32
->>> metrics[ev.primary_metric]
-0.71
+Example::
+
+    ev = AuthorshipEvaluator(texts, owners, dup_groups)
+    metrics = ev(model)            # model.embed(list[str]) -> (n, dim) float32
+    metrics[ev.primary_metric]     # r_precision, in [0, 1]
 """
 
 from __future__ import annotations

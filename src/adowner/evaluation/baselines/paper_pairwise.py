@@ -41,11 +41,10 @@ method              input                            output
 ``neighbors``       texts, queries, k                (n_q, k) re-ranked candidate indices
 ==================  ===============================  ======================================
 
-Example
--------
->>> m = PaperPairwise(); m.fit(train_df)
->>> m.score_pairs(test_texts, np.array([0]), np.array([1]))
-array([0.83])
+Example::
+
+    m = PaperPairwise(); m.fit(train_df)
+    m.score_pairs(test_texts, np.array([0]), np.array([1]))  # P(same owner) of ads 0 and 1
 """
 
 from __future__ import annotations

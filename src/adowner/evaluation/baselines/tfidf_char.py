@@ -14,9 +14,9 @@ input         type                 meaning
 ``embed``     list[str]            ads → sparse CSR rows, L2-normalised
 ============  ===================  ===============================================
 
-Example
--------
->>> m = TfidfChar(); m.fit(train_df); X = m.embed(test_df["text"].tolist())
+Example::
+
+    m = TfidfChar(); m.fit(train_df); X = m.embed(test_df["text"].tolist())
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ input           type         meaning
 ``embed``       list[str]    ads → float32 (n, hidden), L2-normalised
 ==============  ===========  ===================================================
 
-Example
--------
->>> ZeroShot().embed(["Sweet Sara, new in town", "Sara is back!!"]).shape
-(2, 384)
+Example::
+
+    ZeroShot().embed(["Sweet Sara, new in town", "Sara is back!!"]).shape
+    # -> (2, 384)
 """
 
 from __future__ import annotations
