@@ -6,6 +6,8 @@ import json
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adowner.cli import main
 from adowner.data.prepare import load_ads, prepare
@@ -290,3 +292,37 @@ def test_cli_config_file_and_unknown_setting(tmp_path, capsys):
     bad.write_text("owners_per_batch: 4\n")
     assert main(["prepare", str(path), "--out", str(out), "--config", str(bad)]) == 2
     assert "unknown data setting" in capsys.readouterr().err
+
+
+_CELL = st.one_of(
+    st.none(),
+    st.text(max_size=40),
+    st.sampled_from(["", " ", "2014-01-01", "1388534400", "-3", "abc", "1e400", "\x00\x07", "x"]),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(_CELL, _CELL, _CELL, _CELL, _CELL), min_size=1, max_size=12))
+def test_any_rows_are_kept_or_quarantined_never_lost(rows):
+    import tempfile
+    from pathlib import Path
+
+    df = pd.DataFrame(rows, columns=["ad_id", "title", "body", "posted_at", "price_usd"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "ads.jsonl"
+        df.to_json(path, orient="records", lines=True, force_ascii=False)
+        loaded = load_ads([path], config=CFG)
+    counts = loaded.counts
+    assert counts["read"] == len(df) == counts["kept"] + counts["quarantined"]
+    assert len(loaded.frame) == counts["kept"]
+    assert loaded.frame["ad_id"].is_unique
+    assert (loaded.frame["text"].str.len() > 0).all()
+    assert (loaded.frame["price_usd"].dropna() >= 0).all()
+
+
+def test_prepare_with_no_usable_row_is_a_one_line_error(tmp_path):
+    path = tmp_path / "ads.csv"
+    path.write_text("ad_id,title,body\n1,,\n2, , \n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"no usable rows: all 2 quarantined \(empty text: 2\)"):
+        prepare([path], tmp_path / "out", config=CFG)
+    assert not (tmp_path / "out").exists()

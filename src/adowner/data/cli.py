@@ -52,9 +52,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FROM=TO",
         help="rename a column, e.g. --map vendor=owner (repeatable)",
     )
-    p.add_argument(
-        "--config", help="YAML of data settings (default configs/prepare/default.yaml)"
-    )
+    p.add_argument("--config", help="YAML of data settings (default configs/prepare/default.yaml)")
     p.add_argument("--owner-column", help="column to use as the owner label (e.g. true_owner)")
     p.add_argument("--salt", help="salt of identifier hashes (default: a public, non-secret salt)")
     p.add_argument("--region", help="phone region for numbers without a country code (default US)")

@@ -196,10 +196,13 @@ def load_ads(
 
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
     titles, bodies, hashes = _mask_rows(df, config, ckpt)
-    df["title"], df["body"] = titles, bodies
-    df["text"] = [f"{t}\n{b}" if t and b else (t or b) for t, b in zip(titles, bodies, strict=True)]
+    # explicit object Series: an empty list would otherwise make a float column
+    df["title"] = pd.Series(titles, index=df.index, dtype=object)
+    df["body"] = pd.Series(bodies, index=df.index, dtype=object)
+    joined = [f"{t}\n{b}" if t and b else (t or b) for t, b in zip(titles, bodies, strict=True)]
+    df["text"] = pd.Series(joined, index=df.index, dtype=object)
     for c in IDENTIFIER_COLUMNS:
-        df[c] = hashes[c]
+        df[c] = pd.Series(hashes[c], index=df.index, dtype=object)
     for c in ("site", "location", "persona", "true_owner"):
         if c in df.columns:
             df[c] = df[c].astype(object)
@@ -261,6 +264,12 @@ def prepare(
         paths, adapter=adapter, column_map=column_map, config=config, checkpoint_dir=checkpoints
     )
     df = loaded.frame
+    if df.empty:
+        reasons = ", ".join(f"{k}: {v}" for k, v in loaded.counts["quarantined_by_reason"].items())
+        where = ", ".join(str(p) for p in paths)
+        raise InputError(
+            f"no usable rows: all {loaded.counts['read']} quarantined ({reasons})", path=where
+        )
     timings = {"load_validate_mask_s": round(time.perf_counter() - t0, 2)}
 
     if loaded.owner_source == "identifiers":

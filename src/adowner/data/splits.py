@@ -55,7 +55,7 @@ def split_by_owner(
     """``"train"``/``"val"``/``"test"`` per row of ``df`` (same index)."""
     units = owner_units(df)
     owners_per_unit = df.groupby(units)["owner"].nunique()
-    order = np.random.default_rng(seed).permutation(owners_per_unit.index.to_numpy())
+    order = np.random.default_rng(seed).permutation(np.array(owners_per_unit.index))
     total = float(owners_per_unit.sum())
     frac = np.asarray(fractions, dtype=float) / float(sum(fractions))
     target = frac * total
