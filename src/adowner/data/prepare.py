@@ -7,8 +7,9 @@ adds owner labels, duplicate groups and owner-disjoint splits, and writes the ou
 file                   contents
 =====================  ========================================================================
 ``train.parquet``      one row an ad: ``ad_id, text, title, body, owner, dup_group, posted_at,
-``val.parquet``        site, location, price_usd, price_btc, persona, true_owner (if given),
-``test.parquet``       phones, emails, urls, handles, owner_joined_by`` (docs/ARCHITECTURE.md)
+``val.parquet``        site, location, price_usd, price_btc, sponsored (if given), persona,
+``test.parquet``       true_owner (if given), phones, emails, urls, handles, owner_joined_by``
+                       (docs/ARCHITECTURE.md)
 ``quarantine.jsonl``   one rejected row a line: file, row, field, reason, ad_id, masked text
 ``summary.json``       counts (read = kept + quarantined), duplicates, owners and ads per split
 =====================  ========================================================================
