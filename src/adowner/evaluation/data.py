@@ -60,13 +60,13 @@ def _normalise(
             )
         else:
             raise InputError(
-                f"no 'text' column (nor 'title' and 'body'); columns are {sorted(map(str, df.columns))}",
+                f"no 'text' column (nor 'title' and 'body'); columns are {sorted(str(c) for c in df.columns if c != '_row')}",
                 path=str(path),
                 field="text",
             )
     if label not in df:
         raise InputError(
-            f"no label column {label!r} (see --label-column); columns are {sorted(map(str, df.columns))}",
+            f"no label column {label!r} (see --label-column); columns are {sorted(str(c) for c in df.columns if c != '_row')}",
             path=str(path),
             field=label,
         )
