@@ -24,6 +24,8 @@ input               meaning
 ``warmup_ratio``    fraction of the steps spent warming up
 ``temperature``     SupCon temperature
 ``eval_seed``       seeds the validation pair sample (fixed, so epochs are comparable)
+``schedule_steps``  length of the warm-up/decay schedule (None: the trainer's step count);
+                    lets a shorter run follow a longer run's schedule exactly (ablations)
 ==================  =====================================================================
 """
 
@@ -51,6 +53,7 @@ class AuthorshipModule(L.LightningModule):
         warmup_ratio: float = 0.1,
         temperature: float = 0.07,
         eval_seed: int = 0,
+        schedule_steps: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -159,7 +162,7 @@ class AuthorshipModule(L.LightningModule):
                 }
             )
         optimizer = torch.optim.AdamW([g for g in groups if g["params"]])
-        total = int(self.trainer.estimated_stepping_batches)
+        total = int(hp.get("schedule_steps") or self.trainer.estimated_stepping_batches)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(hp.warmup_ratio * total), total)
         return {
             "optimizer": optimizer,
