@@ -74,7 +74,7 @@ def bench_cluster(sizes: list[int]) -> None:
                     "clusters": stats["clusters"],
                     "adowner_local_s": round(ours, 3),
                     "adowner_inputs_per_s": round(n / ours),
-                    "of_which_guard_s": round(stats["prepare_s"], 3),
+                    "of_which_prepare_s": round(stats["prepare_s"], 3),
                     "of_which_components_s": round(stats["components_s"], 3),
                     "networkx_s": round(theirs, 3),
                     "networkx_inputs_per_s": round(n / theirs),

@@ -5,8 +5,9 @@
 Simulates a marketplace (``adowner.simulate.marketplace``) and its chain
 (``adowner.simulate.chain``), ingests the chain with the mempool log, clusters it, then
 matches ads to payments for a grid of windows and tolerances. Prints a Markdown table (the
-one in docs/RESULTS.md) and writes ``grid.json``. Also reports how many matched payers' wallet
-clusters hold a single true owner (payer purity), with and without the CoinJoin guard.
+one in docs/RESULTS.md) and writes ``grid.json``. Also reports payer purity: the share of
+uniquely matched ads whose payer wallet cluster paid for no other true owner's ads, and the
+most owners one payer cluster paid for, with and without the CoinJoin guard.
 """
 
 from __future__ import annotations
@@ -37,12 +38,15 @@ GRID = [
 ]
 
 
-def payer_purity(matches: pd.DataFrame, ads: pd.DataFrame) -> float:
-    """Share of payer clusters (over unique, correct-or-not matches) holding one true owner."""
+def payer_purity(matches: pd.DataFrame, ads: pd.DataFrame) -> tuple[float, int]:
+    """(share of uniquely matched ads whose payer cluster paid for no other owner's ads,
+    the most owners whose ads one payer cluster paid for)."""
     m = matches[(matches["match_status"] == "unique") & matches["payer_cluster_id"].notna()]
     m = m.merge(ads[["ad_id", "true_owner"]], on="ad_id")
     owners = m.groupby("payer_cluster_id")["true_owner"].nunique()
-    return float((owners == 1).mean()) if len(owners) else float("nan")
+    if not len(owners):
+        return float("nan"), 0
+    return float((m["payer_cluster_id"].map(owners) == 1).mean()), int(owners.max())
 
 
 def main() -> None:
@@ -85,10 +89,14 @@ def main() -> None:
             **ev,
         }
         row["match_s"] = round(took, 2)
-        row["payer_purity"] = payer_purity(m, ads)
+        row["payer_purity"], row["max_owners_per_payer"] = payer_purity(m, ads)
         if (w, after, tol) == (1, 0, 0.02):
             m_off = match_ads(ads, pays, rates, inputs=inputs, clusters=clusters_off)
-            row["payer_purity_without_guard"] = payer_purity(m_off, ads)
+            pure, worst = payer_purity(m_off, ads)
+            row["payer_purity_without_guard"], row["max_owners_per_payer_without_guard"] = (
+                pure,
+                worst,
+            )
         rows.append(row)
     summary = {"simulation": {k: v for k, v in info.items() if k != "paths"}, "grid": rows}
     summary["total_s"] = round(time.perf_counter() - t0, 1)
@@ -99,12 +107,13 @@ def main() -> None:
     print(
         "| ad after payment (min) | payment after ad (min) | tol | tol sponsored | precision | recall | precision (unique) | recall (unique) | ambiguous | payer purity |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| ≤{r['window_minutes']} | ≤{r['minutes_after']} | ±{r['tol']:.0%} | ±{r['tol_sponsored']:.0%} "
             f"| {r['precision']:.3f} | {r['recall']:.3f} | {r['precision_unique']:.3f} "
-            f"| {r['recall_unique']:.3f} | {r['ambiguous']} | {r['payer_purity']:.3f} |"
+            f"| {r['recall_unique']:.3f} | {r['ambiguous']} | {r['payer_purity']:.3f} "
+            f"| {r['max_owners_per_payer']} |"
         )
     base = next(r for r in rows if "payer_purity_without_guard" in r)
     print(

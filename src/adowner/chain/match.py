@@ -242,18 +242,17 @@ def match_ads(
     cand["txid"] = payments["txid"].to_numpy()[cand["pay_row"].to_numpy()]
     cand = cand.assign(_err=cand["rel_error"].abs(), _gap=cand["gap_s"].abs())
     cand = cand.sort_values(["ad_row", "_err", "_gap", "txid"], kind="stable")
-    n = cand.groupby("ad_row", sort=True).size()
-    lists = cand.groupby("ad_row", sort=True)["txid"].agg(list)
     best = cand.drop_duplicates("ad_row").set_index("ad_row")
 
     out = ads[["ad_id", "posted_at", "price_usd", "sponsored"]].copy()
-    out["n_candidates"] = n.reindex(out.index, fill_value=0).to_numpy(np.int64)
-    out["match_status"] = np.select(
-        [out["n_candidates"] == 1, out["n_candidates"] > 1], ["unique", "ambiguous"], "none"
-    )
-    out["candidate_txids"] = lists.reindex(out.index).apply(
-        lambda v: v if isinstance(v, list) else []
-    )
+    # Candidate lists by slicing the sorted candidates (a pandas agg(list) is 10x slower).
+    rows = cand["ad_row"].to_numpy(np.int64)
+    n = np.bincount(rows, minlength=len(out))
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    txids = cand["txid"].to_numpy(object)
+    out["n_candidates"] = n
+    out["match_status"] = np.select([n == 1, n > 1], ["unique", "ambiguous"], "none")
+    out["candidate_txids"] = [txids[a : a + k].tolist() for a, k in zip(starts, n, strict=True)]
     chosen = best.reindex(out.index)
     has = chosen["pay_row"].notna().to_numpy()
     rows = chosen["pay_row"].to_numpy()[has].astype(np.int64)
