@@ -105,7 +105,7 @@ def main() -> None:
         f"ads {len(ads)}, paid in Bitcoin {info['ad_payments']}, transactions {info['transactions']}"
     )
     print(
-        "| ad after payment (min) | payment after ad (min) | tol | tol sponsored | precision | recall | precision (unique) | recall (unique) | ambiguous | payer purity |"
+        "| ad after payment (min) | payment after ad (min) | tol | tol sponsored | precision | recall | precision (unique) | recall (unique) | ambiguous | payer purity | max owners / payer |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:

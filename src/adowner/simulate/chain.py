@@ -155,7 +155,10 @@ class _Chain:
         need = sum(v for _, v in payments) + int(self.rng.integers(5_000, 40_000))
         self.rng.shuffle(wallet.utxos)  # type: ignore[arg-type]
         chosen, total = [], 0
-        while total < need:
+        # An exchange's hot wallet spends several coins at once (it consolidates as it pays),
+        # which is what ties all its customers' payments into one cluster.
+        at_least = 2 if wallet.kind == "exchange" and len(wallet.utxos) >= 2 else 1
+        while total < need or len(chosen) < at_least:
             if not wallet.utxos:
                 self.fund(when - pd.Timedelta(minutes=float(self.rng.uniform(1, 10))), wallet, need)
             coin = wallet.utxos.pop()
