@@ -104,6 +104,16 @@ def test_operators_post_more_personas_cities_and_ads(market):
     assert owners["n_ads"].max() >= 10 * owners["n_ads"].median()
 
 
+def test_operators_post_in_bursts(market):
+    ads = market.ads.sort_values(["true_owner", "posted_at"])
+    gap = ads.groupby("true_owner")["posted_at"].diff().dt.total_seconds() / 60
+    kind = market.ad_truth.set_index("ad_id").loc[ads["ad_id"], "kind"].to_numpy()
+    within_15_min = (gap < 15)[gap.notna().to_numpy()]
+    kinds = kind[gap.notna().to_numpy()]
+    assert within_15_min[kinds == "operator"].mean() > 0.3
+    assert within_15_min[kinds == "independent"].mean() < 0.1
+
+
 def test_burner_phones_make_identifier_labels_incomplete(market):
     labels = market.summary["identifier_labels"]
     assert labels["derived_owners"] > labels["true_owners"]

@@ -56,6 +56,7 @@ def char_ngram_retrieval(
         texts
     )
     n = len(texts)
+    chunk = max(1, min(chunk, 20_000_000 // n))  # a block of scores stays under ~160 MB
     p1, rp, rr = [], [], []
     for s in range(0, len(q_idx), chunk):
         q = q_idx[s : s + chunk]
