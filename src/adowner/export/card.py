@@ -8,7 +8,8 @@ from an ``adowner compare`` (``table.csv``) or ``adowner evaluate`` (``metrics.j
 input                  meaning
 =====================  ================================================================
 ``config``             the folder's ``adowner.json`` (thresholds, dimension, versions)
-``metrics``            path to ``table.csv`` (compare) or ``metrics.json`` (evaluate), or None
+``metrics``            paths to ``table.csv`` (compare) or ``metrics.json`` (evaluate, or
+                       train's, whose ``test/`` keys are used); their rows are concatenated
 ``metrics_model``      the row of ``table.csv`` that is this model (default: the first row
                        that is not a baseline)
 ``dataset``            a short name of the evaluation data (e.g. ``agora-2014-01``)
@@ -57,8 +58,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
         row: dict[str, Any] = {"model": data.get("model", path.parent.name)}
         for key, value in data.items():
-            if isinstance(value, int | float):
-                row[key] = float(value)
+            # evaluate's keys are bare; train's metrics.json prefixes them with val/ and test/
+            if isinstance(value, int | float) and not key.startswith("val/"):
+                row[key.removeprefix("test/")] = float(value)
         for key, (lo, hi) in (data.get("ci") or {}).items():
             row[f"{key}_lo"], row[f"{key}_hi"] = lo, hi
         return [row]
@@ -164,7 +166,7 @@ def front_matter(config: dict[str, Any], own: dict[str, Any] | None, dataset: st
 def render_card(
     config: dict[str, Any],
     *,
-    metrics: Path | None = None,
+    metrics: list[Path] | None = None,
     metrics_model: str | None = None,
     dataset: str = "adowner-validation",
     domain: str | None = None,
@@ -174,12 +176,12 @@ def render_card(
     """The filled model card (Markdown with YAML front matter)."""
     if not template.is_file():
         raise InputError("model card template not found (pass --card-template)", path=str(template))
-    rows = read_metrics(metrics) if metrics else []
+    rows = [row for path in metrics or [] for row in read_metrics(path)]
     own = pick_row(rows, metrics_model) if rows else None
     if rows:
         results = (
             f"Measured on the held-out test split of `{dataset}` (owners disjoint from training), "
-            f"from `{metrics}`; same-owner/different-owner pairs at 1:20, 95% bootstrap intervals "
+            f"from {', '.join(f'`{m}`' for m in metrics or [])}; same-owner/different-owner pairs at 1:20, 95% bootstrap intervals "
             "over owners in brackets. Baselines beside the model: the paper's pairwise classifier "
             "(`paper-pairwise`), character n-gram TF-IDF (`tfidf-char`) and the untuned backbone "
             "(`zero-shot`).\n\n" + results_table(rows, own)

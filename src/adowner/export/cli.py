@@ -20,7 +20,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--data",
         help="prepared folder (`adowner prepare`); its val.parquet calibrates the thresholds",
     )
-    p.add_argument("--metrics", help="compare table.csv or evaluate metrics.json for the card")
+    p.add_argument(
+        "--metrics",
+        action="append",
+        help="compare table.csv or evaluate/train metrics.json for the card (repeatable)",
+    )
     p.add_argument("--metrics-model", help="the row of --metrics that is this model")
     p.add_argument("--dataset", help="name of the evaluation data, for the card")
     p.add_argument(

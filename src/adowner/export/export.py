@@ -17,7 +17,7 @@ Example::
 
     export_checkpoint("runs/minilm-agora/checkpoints/best.ckpt", "runs/export/adowner-minilm-agora",
                       data="runs/prepared/agora", onnx=True,
-                      metrics="runs/compare-agora/table.csv")
+                      metrics=["runs/compare-agora/table.csv"])
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def export_checkpoint(
     *,
     data: str | os.PathLike[str] | None = None,
     onnx: bool = False,
-    metrics: str | os.PathLike[str] | None = None,
+    metrics: list[str | os.PathLike[str]] | None = None,
     metrics_model: str | None = None,
     dataset: str | None = None,
     training_data: str | None = None,
@@ -86,7 +86,7 @@ def export_checkpoint(
             config = update_config(tmp, onnx=_onnx(encoder, tmp, val))
         text = card.render_card(
             config,
-            metrics=Path(metrics) if metrics else None,
+            metrics=[Path(m) for m in metrics or []],
             metrics_model=metrics_model,
             dataset=dataset or (Path(data).name if data else "adowner-validation"),
             training_data=training_data,
@@ -143,16 +143,30 @@ def _calibrate(folder: Path, val: Any, data: Path) -> dict[str, Any]:
 
 
 def _onnx(encoder: Any, folder: Path, val: Any) -> dict[str, Any]:
-    from adowner.export.onnx_export import OPSET, export_onnx, parity
+    from adowner.export.inference import ONNX_FUSED_NAME, ONNX_NAME
+    from adowner.export.onnx_export import OPSET, export_onnx, fuse_for_ort, parity
 
-    path = export_onnx(encoder, folder / "model.onnx")
+    path = export_onnx(encoder, folder / ONNX_NAME)
+    fused = fuse_for_ort(encoder, path, folder / ONNX_FUSED_NAME)
     texts = encoder.normalizer.normalize_batch(PARITY_TEXTS)
     if val is not None:
         texts += encoder.normalizer.normalize_batch(val["text"].astype(str).head(64).tolist())
-    check = parity(encoder, path, texts)
-    log.info("ONNX parity: min cosine %.6f over %d texts", check["min_cosine"], check["texts"])
-    if check["min_cosine"] < ONNX_MIN_COSINE:
-        raise AdownerError(
-            f"ONNX export does not match PyTorch: min cosine {check['min_cosine']:.6f} < {ONNX_MIN_COSINE}"
+    info: dict[str, Any] = {"file": path.name, "opset": OPSET}
+    for key, file in (("", path), ("fused_", fused)):
+        if file is None:
+            continue
+        check = parity(encoder, file, texts)
+        log.info(
+            "%s parity: min cosine %.6f over %d texts",
+            file.name,
+            check["min_cosine"],
+            check["texts"],
         )
-    return {"file": path.name, "opset": OPSET, **check}
+        if check["min_cosine"] < ONNX_MIN_COSINE:
+            raise AdownerError(
+                f"{file.name} does not match PyTorch: min cosine {check['min_cosine']:.6f} < {ONNX_MIN_COSINE}"
+            )
+        info.update({f"{key}{k}": v for k, v in check.items()})
+        if key:
+            info["fused_file"] = file.name
+    return info

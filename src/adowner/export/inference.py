@@ -15,9 +15,11 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
    ``"auto"``    ``"onnx"`` when ``model.onnx`` exists, else torch
    ============  =================================================  =============================
 
-Speed comes from length-sorted batches under a token budget (little padding), fixed intra-op
-threads, ``torch.inference_mode`` and ONNX Runtime's graph optimisations; figures are in
-``docs/BENCHMARKS.md`` (``scripts/bench_embed.py``).
+Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
+SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``), length-sorted batches under a
+token budget (little padding), embedding each distinct text once (reposted ads), fixed
+intra-op threads and ``torch.inference_mode``; figures are in ``docs/BENCHMARKS.md``
+(``scripts/bench_embed.py``).
 
 Example::
 
@@ -41,6 +43,7 @@ from adowner.errors import AdownerError, InputError
 
 CONFIG_NAME = "adowner.json"
 ONNX_NAME = "model.onnx"
+ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BERT operators
 DENSE_DIR = "2_Dense"
 DEFAULT_FPR = 0.01
 
@@ -100,7 +103,9 @@ class _TorchBackend:
     def __init__(self, folder: Path, threads: int) -> None:
         import torch
         from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
         torch.set_num_threads(threads)
         self.torch = torch
         self.model = AutoModel.from_pretrained(str(folder), use_safetensors=True).eval()
@@ -183,8 +188,9 @@ class Encoder:
         if backend == "onnx":
             if not onnx_path.is_file():
                 raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
+            fused = self.folder / ONNX_FUSED_NAME
             self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
-                onnx_path, threads
+                fused if fused.is_file() else onnx_path, threads
             )
         elif backend == "torch":
             self._net = _TorchBackend(self.folder, threads)
@@ -207,8 +213,9 @@ class Encoder:
         """Embed ``texts``: a ``(len(texts), dimension)`` float32 array, rows L2-normalised.
 
         ``normalized=True`` skips the style normalisation (the texts already went through it).
-        Ads are sorted by length and cut into batches of at most ``token_budget`` padded word
-        pieces, so a batch of short ads is wide and a batch of long ads is narrow.
+        Each distinct text is embedded once. Ads are sorted by length and cut into batches of at
+        most ``token_budget`` padded word pieces, so a batch of short ads is wide and a batch of
+        long ads is narrow.
         """
         if isinstance(texts, str):
             raise TypeError("embed() takes a list of texts, not one string")
@@ -216,12 +223,20 @@ class Encoder:
         if len(texts) == 0:
             return out
         prepared = list(texts) if normalized else self.normalize(texts)
-        encodings = self.tokenizer.encode_batch(prepared, add_special_tokens=True)
+        # Reposted ads repeat their text word for word (Agora: 8,533 listings, 3,527 distinct
+        # texts): each distinct text is embedded once and its row copied to every repeat.
+        first: dict[str, int] = {}
+        slot = np.fromiter(
+            (first.setdefault(t, len(first)) for t in prepared), dtype=np.int64, count=len(prepared)
+        )
+        unique = list(first)
+        encodings = self.tokenizer.encode_batch(unique, add_special_tokens=True)
         lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
         order = np.argsort(-lengths, kind="stable")
         batches = list(self._batches(order, lengths))
         from adowner.progress import track
 
+        emb = np.zeros((len(unique), self.dimension), dtype=np.float32)
         for idx in track(batches, "embedding", disable=not progress):
             width = int(lengths[idx[0]])
             ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
@@ -230,7 +245,8 @@ class Encoder:
                 n = int(lengths[k])
                 ids[row, :n] = encodings[k].ids
                 mask[row, :n] = 1
-            out[idx] = self._net(ids, mask)
+            emb[idx] = self._net(ids, mask)
+        out[:] = emb[slot]
         return out
 
     def _batches(self, order: np.ndarray, lengths: np.ndarray):

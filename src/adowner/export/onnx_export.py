@@ -2,9 +2,13 @@
 
 The graph holds the whole network, backbone, mean pooling, optional projection and L2 norm, so
 ONNX Runtime alone embeds tokenised text. Batch and sequence axes are dynamic. It uses
-PyTorch's TorchScript-based exporter (``dynamo=False``): it runs offline, takes seconds, and its
-graph is what ONNX Runtime's BERT fusions (SkipLayerNorm, BiasGelu) recognise. The export is
-checked against PyTorch by :func:`parity` (cosine per ad; the tests require >= 0.9999).
+PyTorch's TorchScript-based exporter (``dynamo=False``): it runs offline and takes seconds.
+Attention is traced in its "eager" form (matmul, softmax, matmul), the pattern that ONNX
+Runtime's transformer optimizer recognises: :func:`fuse_for_ort` rewrites the graph with its
+fused BERT operators (Attention, EmbedLayerNormalization, SkipLayerNormalization, BiasGelu)
+into a second file, which only ONNX Runtime runs; ``model.onnx`` stays standard ONNX.
+Both are checked against PyTorch by :func:`parity` (cosine per ad; the export requires
+>= 0.9999).
 
 =================  ==============================================================
 input              meaning
@@ -36,6 +40,10 @@ def export_onnx(encoder: Any, path: Path) -> Path:
     import torch
 
     encoder = encoder.eval()
+    backbone = encoder.backbone
+    attn = getattr(backbone.config, "_attn_implementation", None)
+    if attn not in (None, "eager"):
+        backbone.set_attn_implementation("eager")
     sample = encoder.tokenize(
         ["a short ad", "a somewhat longer ad text for tracing"], normalize_text=False
     )
@@ -53,7 +61,26 @@ def export_onnx(encoder: Any, path: Path) -> Path:
             do_constant_folding=True,
             dynamo=False,
         )
+    if attn not in (None, "eager"):
+        backbone.set_attn_implementation(attn)
     return path
+
+
+def fuse_for_ort(encoder: Any, path: Path, out: Path) -> Path | None:
+    """Write ``path`` with ONNX Runtime's fused BERT operators to ``out`` (None if not BERT-like)."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    cfg = encoder.backbone.config
+    if getattr(cfg, "model_type", None) not in {"bert", "roberta", "distilbert", "xlm-roberta"}:
+        return None
+    model = optimize_model(
+        str(path),
+        model_type="bert",
+        num_heads=int(cfg.num_attention_heads),
+        hidden_size=int(cfg.hidden_size),
+    )
+    model.save_model_to_file(str(out))
+    return out
 
 
 def parity(
