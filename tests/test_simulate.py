@@ -234,7 +234,9 @@ def test_cli_writes_everything_and_calls_the_chain(tmp_path, capsys):
 def test_cli_no_chain_and_bad_arguments(tmp_path, capsys):
     out = tmp_path / "sim"
     (out / "chain").mkdir(parents=True)  # a previous run's chain: replaced with the folder
-    assert main(["simulate", "--out", str(out), "--owners", "5", "--no-chain"]) == 0
+    assert (
+        main(["simulate", "--out", str(out), "--owners", "5", "--no-chain", "--no-progress"]) == 0
+    )
     assert not (out / "chain").exists()
     assert "chain" not in json.loads((out / "truth.json").read_text())
     assert main(["simulate", "--out", str(out), "--owners", "0"]) == 2

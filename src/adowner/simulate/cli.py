@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="also measure char n-gram TF-IDF same-owner retrieval (writes OUT/difficulty.json)",
     )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_simulate)
 
 
@@ -56,5 +57,6 @@ def _simulate(args: argparse.Namespace) -> int:
         days=args.days,
         chain=not args.no_chain,
         difficulty=args.difficulty,
+        progress=not args.no_progress,
     )
     return 0
