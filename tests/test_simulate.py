@@ -155,6 +155,15 @@ def test_pool_numbers_are_fictional_and_valid():
         assert phonenumbers.is_valid_number(phonenumbers.parse(f"+1{code}5550143")), code
 
 
+def test_recycled_numbers_wait_out_a_quarantine():
+    pool = PhonePool(random.Random(0))
+    pool.retire("2025550143", owner=1, day=10.0)
+    assert pool.recycle(owner=1, day=100.0) is None  # never back to the same owner
+    assert pool.recycle(owner=2, day=20.0) is None  # too soon
+    assert pool.recycle(owner=2, day=45.0) == "2025550143"
+    assert pool.recycle(owner=3, day=90.0) is None  # handed out once
+
+
 def test_ground_truth_holds_no_identifier_in_clear(tmp_path):
     tmp_path = tmp_path / "sim"
     run_simulation(tmp_path, n_owners=30, seed=2, chain=False, progress=False)

@@ -343,8 +343,8 @@ def _owner_ads(
         }
         # Burner phones: rotate now and then; a dropped number may be recycled to someone else.
         if operator and persona.phone and rng.random() < p_rotate:
-            pool.retire(persona.phone, o)
-            recycled = pool.recycle(o) if rng.random() < 0.05 else None
+            pool.retire(persona.phone, o, day)
+            recycled = pool.recycle(o, day) if rng.random() < 0.05 else None
             persona.phone = recycled or pool.new(local_codes)
         repost_of: int | None = None
         copied = False
@@ -426,10 +426,10 @@ def _owner_ads(
                 + body.replace(CONTACT, contact_masked),
             }
         )
-    for persona in personas:  # a burner still in hand at the end is dropped too
-        if persona.phone:
-            pool.retire(persona.phone, o)
     times = [r["_t"] for r in rows]
+    for persona in personas:  # a burner still in hand after the last ad is dropped too
+        if persona.phone:
+            pool.retire(persona.phone, o, max(times))
     span = max(max(times) - min(times), 7.0)  # a single ad counts as one a week
     owner = {
         "true_owner": true_owner,

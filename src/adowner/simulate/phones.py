@@ -140,7 +140,7 @@ class PhonePool:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used: set[str] = set()
-        self.retired: list[tuple[str, int]] = []  # (digits, owner index) no longer in use
+        self.retired: list[tuple[str, int, float]] = []  # (digits, owner index, day dropped)
         self._retired_set: set[str] = set()
         self.reused = 0
 
@@ -155,16 +155,19 @@ class PhonePool:
         self.reused += 1
         return fictional_number(self.rng.choice(ALL_AREA_CODES), self.rng.randrange(100))
 
-    def retire(self, digits: str, owner: int) -> None:
-        """Mark a burner as dropped by ``owner``; it may later be recycled to someone else."""
+    def retire(self, digits: str, owner: int, day: float) -> None:
+        """Mark a burner as dropped by ``owner`` on ``day``; it may be recycled to someone else."""
         if digits not in self._retired_set:
             self._retired_set.add(digits)
-            self.retired.append((digits, owner))
+            self.retired.append((digits, owner, day))
 
-    def recycle(self, owner: int) -> str | None:
-        """A number another owner dropped (carriers recycle numbers), or None if there is none."""
-        candidates = [i for i, (_, o) in enumerate(self.retired) if o != owner]
+    def recycle(self, owner: int, day: float, quarantine: float = 30.0) -> str | None:
+        """A number another owner dropped at least ``quarantine`` days before ``day`` (carriers
+        reassign numbers after a while), or None if there is none."""
+        candidates = [
+            i for i, (_, o, d) in enumerate(self.retired) if o != owner and d + quarantine <= day
+        ]
         if not candidates:
             return None
-        digits, _ = self.retired.pop(self.rng.choice(candidates))
+        digits, _, _ = self.retired.pop(self.rng.choice(candidates))
         return digits
