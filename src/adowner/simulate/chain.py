@@ -154,7 +154,8 @@ class _Chain:
         """Pay ``payments`` from ``wallet``'s coins (random selection), change to a fresh address."""
         need = sum(v for _, v in payments) + int(self.rng.integers(5_000, 40_000))
         self.rng.shuffle(wallet.utxos)  # type: ignore[arg-type]
-        chosen, total = [], 0
+        chosen: list[tuple[str, int, str, int]] = []
+        total = 0
         # An exchange's hot wallet spends several coins at once (it consolidates as it pays),
         # which is what ties all its customers' payments into one cluster.
         at_least = 2 if wallet.kind == "exchange" and len(wallet.utxos) >= 2 else 1
@@ -167,7 +168,12 @@ class _Chain:
         change = total - need
         outs = list(payments)
         if change > 1_000:
-            outs.append((self.address(change_to or wallet), change))
+            owner = change_to or wallet
+            if owner.kind == "exchange" and len(owner.addresses) >= 3:
+                # Hot wallets reuse a few addresses for change: their coins meet again as inputs.
+                outs.append((owner.addresses[int(self.rng.integers(3))], change))
+            else:
+                outs.append((self.address(owner), change))
         txid = self.add(when, chosen, outs, first_seen=first_seen)
         if change > 1_000:
             (change_to or wallet).utxos.append((txid, len(outs) - 1, outs[-1][0], change))
