@@ -15,7 +15,8 @@ What it measures
 Texts
     ``--texts agora`` (default): real Agora listings (``ADOWNER_SHARED_DATA``), one to three
     listings of one vendor joined, which gives real-ad lengths (median ~110 word pieces, a
-    third over 128, cut at 256), or ``--texts FILE`` (Parquet/CSV with a ``text`` column, e.g. the
+    third over 128, cut at 256); ``--texts agora-crawl``: every listing of some vendors from all
+    four scrapes in the file (reposts repeat word for word, as in a real crawl); or ``--texts FILE`` (Parquet/CSV with a ``text`` column, e.g. the
     simulator's ads). ``--model minilm`` exports the packaged all-MiniLM-L6-v2 (untuned) to a
     temporary folder first (with ONNX).
 
@@ -53,6 +54,31 @@ def agora_texts(n: int, seed: int) -> list[str]:
         k = int(rng.integers(1, 4))
         out.append("\n\n".join(rng.choice(listings, size=min(k, len(listings)), replace=False)))
     return out
+
+
+def agora_crawl_texts(n: int, seed: int) -> list[str]:
+    """Every listing, from every scrape date, of randomly chosen vendors, until ``n`` rows.
+
+    The file holds four scrapes of the market, so a vendor's listings repeat word for word
+    across scrapes: the duplication an ads crawl really has (8,533 rows, 3,527 distinct texts).
+    """
+    import pandas as pd
+
+    root = Path(
+        os.environ.get(
+            "ADOWNER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"
+        )
+    )
+    df = pd.read_csv(root / "authorship" / "agora_vendor_listings_2014-01.csv")
+    df["t"] = df["product"].astype(str) + "\n" + df["description"].astype(str)
+    vendors = list(df["vendor"].drop_duplicates())
+    np.random.default_rng(seed).shuffle(vendors)
+    out: list[str] = []
+    for vendor in vendors:
+        out += df.loc[df["vendor"] == vendor, "t"].tolist()
+        if len(out) >= n:
+            break
+    return out[:n]
 
 
 def file_texts(path: Path, n: int, seed: int) -> list[str]:
@@ -116,7 +142,7 @@ def main() -> None:
     lengths = np.array([len(first.tokenizer.encode(t).ids) for t in normalized])
     st = SentenceTransformer(str(folder), device="cpu")
     print(
-        f"{len(texts)} texts: word pieces median {np.median(lengths):.0f}, "
+        f"{len(texts)} texts ({len(set(texts))} distinct): word pieces median {np.median(lengths):.0f}, "
         f"{(lengths > 128).mean():.0%} over 128, {(lengths >= first.max_length).mean():.0%} cut at "
         f"{first.max_length}; torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}"
     )
@@ -154,6 +180,7 @@ def main() -> None:
         "texts": args.texts,
         "n": len(texts),
         "rounds": args.rounds,
+        "distinct_texts": len(set(texts)),
         "median_word_pieces": float(np.median(lengths)),
         "ads_per_s": {k: [round(x, 2) for x in v] for k, v in rates.items()},
         "ratio": {},

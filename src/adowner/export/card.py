@@ -184,7 +184,9 @@ def render_card(
             f"from {', '.join(f'`{m}`' for m in metrics or [])}; same-owner/different-owner pairs at 1:20, 95% bootstrap intervals "
             "over owners in brackets. Baselines beside the model: the paper's pairwise classifier "
             "(`paper-pairwise`), character n-gram TF-IDF (`tfidf-char`) and the untuned backbone "
-            "(`zero-shot`).\n\n" + results_table(rows, own)
+            "(`zero-shot`). A row without intervals comes from a metrics file without a "
+            "bootstrap (for example the training run's own test evaluation).\n\n"
+            + results_table(rows, own)
         )
     else:
         results = "No evaluation was attached at export (`adowner export --metrics`)."

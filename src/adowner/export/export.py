@@ -93,6 +93,7 @@ def export_checkpoint(
             template=template,
         )
         (tmp / "README.md").write_text(text, encoding="utf-8")
+        _readable(tmp)
     log.info("exported %s to %s", checkpoint, out)
     return config
 
@@ -170,3 +171,11 @@ def _onnx(encoder: Any, folder: Path, val: Any) -> dict[str, Any]:
         if key:
             info["fused_file"] = file.name
     return info
+
+
+def _readable(folder: Path) -> None:
+    """Give the folder the usual permissions (temporary files are created owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
