@@ -26,7 +26,12 @@ Example::
     >>> import random
     >>> rng = random.Random(0)
     >>> style = draw_style(random_style(rng), rng, individuality=0.5)
-    >>> title, body = write_ad(style, fields, rng)   # fields: a dict of {name}, {city}, ... values
+    >>> fields = {"name": "Amber", "age": "24", "city": "Denver", "hair": "blonde",
+    ...           "eyes": "blue eyes", "look": "petite", "contact": "202-555-0143"}
+    >>> title = write_title(style, fields, rng)
+    >>> body = write_body(style, fields, rng)
+    >>> "202-555-0143" in body
+    True
 """
 
 from __future__ import annotations
