@@ -32,3 +32,17 @@ def test_write_json_numpy(tmp_path):
 
     write_json({"a": np.int64(3), "b": np.float32(0.5)}, tmp_path / "x.json")
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": 3, "b": 0.5}
+
+
+def test_atomic_outputs_get_ordinary_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        write_json({}, tmp_path / "a.json")
+        with atomic_dir(tmp_path / "d") as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
