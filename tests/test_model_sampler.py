@@ -73,3 +73,14 @@ def test_ddp_ranks_get_disjoint_equal_shares() -> None:
 def test_too_few_owners_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least 2 owners"):
         OwnerBatchSampler(["a", "a", "b"], owners_per_batch=2, ads_per_owner=2)
+
+
+def test_progress_callable_sets_epoch_and_skip_at_iteration_start() -> None:
+    state = {"epoch": 2, "done": 3}
+    s = _sampler(progress=lambda: (state["epoch"], state["done"]))
+    ref = _sampler()
+    ref.set_epoch(2)
+    assert list(s) == list(ref)[3:]
+    state.update(epoch=3, done=0)
+    ref.set_epoch(3)
+    assert list(s) == list(ref)

@@ -234,6 +234,7 @@ class AdDataModule(L.LightningDataModule):
             min_ads=self.min_ads_per_owner,
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
+            progress=self._loop_progress if trainer else None,
         )
         return DataLoader(
             split,
@@ -243,6 +244,18 @@ class AdDataModule(L.LightningDataModule):
             # Its own generator: creating the iterator must not draw from the global RNG, or a
             # resumed run's dropout masks would differ from an uninterrupted run's.
             generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def _loop_progress(self) -> tuple[int, int]:
+        """(epoch, batches already trained in it): read when an epoch's iteration starts.
+
+        Lightning has reset the counter to 0 for a new epoch, or restored it from the checkpoint
+        when resuming mid-epoch, so a resumed run skips exactly the batches it had trained on.
+        """
+        loop: Any = self.trainer.fit_loop  # type: ignore[union-attr]
+        return (
+            loop.epoch_progress.current.processed,
+            loop.epoch_loop.batch_progress.current.completed,
         )
 
     def _eval_loader(self, split: str) -> DataLoader:

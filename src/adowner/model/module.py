@@ -68,15 +68,6 @@ class AuthorshipModule(L.LightningModule):
         return self.encoder(input_ids, attention_mask)
 
     # ------------------------------------------------------------------ training
-    def on_train_epoch_start(self) -> None:
-        # Resuming mid-epoch: skip the batches the checkpointed run had already trained on, so
-        # that the resumed run sees exactly the batches an uninterrupted run would.
-        loop = self.trainer.fit_loop.epoch_loop
-        dm: Any = getattr(self.trainer, "datamodule", None)
-        sampler = getattr(dm, "train_sampler", None)
-        if sampler is not None and loop.restarting:
-            sampler.skip = int(loop.batch_progress.current.completed)
-
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         emb = self(batch["input_ids"], batch["attention_mask"])
         loss = self.loss_fn(emb, batch["labels"])

@@ -24,7 +24,10 @@ input                  meaning
 =====================  ===============================================================
 
 Yields lists of row indices. ``skip`` batches are left out at the start of the next epoch's
-iteration (set when resuming mid-epoch).
+iteration (set when resuming mid-epoch). Under Lightning, ``progress`` (a callable returning
+``(epoch, batches already done in it)``, read from the trainer's loop counters) sets both when
+iteration starts: Lightning calls ``set_epoch`` only on a loader's ``sampler``, not on its batch
+sampler, and calls no epoch-start hook when it restarts mid-epoch.
 
 Example::
 
@@ -34,7 +37,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -54,6 +57,7 @@ class OwnerBatchSampler:
         min_ads: int = 2,
         rank: int = 0,
         world_size: int = 1,
+        progress: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
         labels = np.asarray(owners).astype(str)
         uniq, codes = np.unique(labels, return_inverse=True)
@@ -72,6 +76,7 @@ class OwnerBatchSampler:
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_batches = max(1, total // self.world_size)  # equal count on every rank
         self.seed, self.epoch, self.skip = int(seed), 0, 0
+        self.progress = progress
 
     def set_epoch(self, epoch: int) -> None:
         """Called by Lightning at each epoch start: the draw depends on (seed, epoch) only."""
@@ -97,6 +102,8 @@ class OwnerBatchSampler:
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
+        if self.progress is not None:
+            self.epoch, self.skip = self.progress()
         mine = self._all_batches()[self.rank :: self.world_size][: self.num_batches]
         skip, self.skip = self.skip, 0
         yield from mine[skip:]
