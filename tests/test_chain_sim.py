@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -58,6 +60,7 @@ def make_market(
 def simulated() -> dict:
     """Simulate, ingest (with the mempool log) and cluster one small market; paths and info."""
     root = Path(tempfile.mkdtemp(prefix="adowner-chain-sim-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     ads, owners = make_market()
     ads.to_parquet(root / "ads.parquet")
     info = simulate_chain(ads, owners, root / "sim", seed=3)
