@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.ckpt"
     )
-    p.add_argument("overrides", nargs="*", help="key.sub=value config overrides")
+    p.add_argument(
+        "overrides", nargs="*", help="key.sub=value config overrides (after all the options)"
+    )
     p.set_defaults(func=_train)
 
 

@@ -77,6 +77,11 @@ class AuthorshipEncoder(nn.Module):
         except OSError as exc:
             raise InputError(f"cannot load the backbone: {exc}", path=path) from exc
         self.backbone_name = backbone
+        # BERT-style backbones carry a [CLS] pooler that mean pooling never uses: freeze it, or
+        # DDP fails on parameters without gradients.
+        pooler = getattr(self.backbone, "pooler", None)
+        if isinstance(pooler, nn.Module):
+            pooler.requires_grad_(False)
         self.normalizer = (
             normalizer if isinstance(normalizer, StyleNormalizer) else StyleNormalizer(normalizer)
         )
