@@ -145,6 +145,7 @@ def test_resume_after_sigkill_ends_like_an_uninterrupted_run(
     assert done.returncode == 0, done.stderr[-2000:]
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed["resumed"] is True
+    assert list((run / "csv").glob("metrics.session-*.csv"))  # the killed session's log is kept
     for key in METRICS:
         assert resumed[key] == pytest.approx(ref[key], abs=1e-5)
     a, b = _weights(ref_run / "checkpoints" / "last.ckpt"), _weights(last)

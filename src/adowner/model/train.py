@@ -90,6 +90,11 @@ class Throughput(Callback):
 def _loggers(cfg: dict[str, Any], run_dir: Path) -> list[Any]:
     from lightning.pytorch.loggers import CSVLogger
 
+    old_csv = run_dir / "csv" / "metrics.csv"
+    if cfg.get("resume") and old_csv.is_file():
+        # Lightning's CSV writer deletes an existing metrics.csv: keep each session's rows.
+        n = len(list(old_csv.parent.glob("metrics.session-*.csv")))
+        old_csv.rename(old_csv.with_name(f"metrics.session-{n}.csv"))
     loggers: list[Any] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
     wb = (cfg.get("logger") or {}).get("wandb") or {}
     if wb.get("enabled") and os.environ.get("WANDB_MODE", "").lower() != "disabled":
