@@ -130,11 +130,12 @@ def main() -> None:
         folder = export_minilm(Path(tmp.name) / "all-MiniLM-L6-v2")
     else:
         folder = Path(args.model)
-    texts = (
-        agora_texts(args.n, args.seed)
-        if args.texts == "agora"
-        else file_texts(Path(args.texts), args.n, args.seed)
-    )
+    if args.texts == "agora":
+        texts = agora_texts(args.n, args.seed)
+    elif args.texts == "agora-crawl":
+        texts = agora_crawl_texts(args.n, args.seed)
+    else:
+        texts = file_texts(Path(args.texts), args.n, args.seed)
 
     encoders = {b: adowner.load(folder, backend=b) for b in args.backends.split(",")}
     first = next(iter(encoders.values()))
