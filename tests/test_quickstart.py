@@ -18,7 +18,7 @@ STEPS = ("simulate", "prepare", "train", "compare", "export", "ingest", "cluster
 def test_quickstart_runs_every_step_and_resumes(tmp_path, capsys):
     out = tmp_path / "qs"
     cfg = REPO / "configs" / "experiment" / "tiny.yaml"
-    argv = ["quickstart", "--out", str(out), "--owners", "12", "--config", str(cfg)]
+    argv = ["quickstart", "--out", str(out), "--owners", "40", "--config", str(cfg)]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     for step in STEPS:

@@ -216,7 +216,7 @@ def score_groups(
 
     known = ads["true_owner"].notna().to_numpy()
     if owners is not None:
-        known &= ads["true_owner"].astype(str).isin(owners).to_numpy()
+        known = known & ads["true_owner"].astype(str).isin(owners).to_numpy()
         if not known.any():
             return None
     return grouping_metrics(labels[known], ads["true_owner"].astype(str).to_numpy()[known])

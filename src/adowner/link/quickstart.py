@@ -235,6 +235,12 @@ def _jsonable(obj: Any) -> Any:
         return str(obj)
 
 
+def _short(name: object) -> str:
+    """A model spec for one line: a checkpoint path becomes its run folder's name."""
+    text = str(name)
+    return Path(text).parents[1].name if text.endswith(".ckpt") and "/" in text else text
+
+
 def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
     """Where the reports are, and five lines of figures."""
     import json
@@ -245,9 +251,10 @@ def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
     lines.append(f"  model card:              {p.model / 'README.md'}")
     lines.append("summary:")
     market = results.get("simulate", {})
-    lines.append(
-        f"  1. marketplace: {market.get('ads', '?')} ads by {market.get('owners', market.get('n_owners', '?'))} owners"
-    )
+    owners = market.get("owners", "?")
+    if isinstance(owners, dict):  # simulate reports owners by kind
+        owners = sum(v for v in owners.values() if isinstance(v, int))
+    lines.append(f"  1. marketplace: {market.get('ads', '?')} ads by {owners} owners")
     table = p.compare / "table.csv"
     if table.is_file():
         import pandas as pd
@@ -256,7 +263,7 @@ def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
         key = next((c for c in t.columns if "tpr" in c.lower() and "0.01" in c), None)
         name = next((c for c in ("model", "name") if c in t.columns), t.columns[0])
         if key:
-            cells = ", ".join(f"{r[name]} {r[key]:.3f}" for _, r in t.iterrows())
+            cells = ", ".join(f"{_short(r[name])} {r[key]:.3f}" for _, r in t.iterrows())
             lines.append(f"  2. TPR@FPR=1% on held-out owners: {cells}")
     model = results.get("export", {})
     th = ", ".join(
