@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# Exact search costs n^2 d flops; past this many ads HNSW is much faster for the same k-NN lists.
-HNSW_ABOVE = 150_000
+# Exact search costs n^2 d flops: 100k ads took 35 min on the shared 2-core machine
+# (docs/BENCHMARKS.md); past this many ads HNSW (approximate, near-linear) is used.
+HNSW_ABOVE = 50_000
 
 
 def knn(
