@@ -205,8 +205,8 @@ def _plausible(run: str, groups: list[tuple[int, int, str, bool]], i: int, j: in
     """Whether groups i..j of a run can be a phone number rather than a list of figures.
 
     Figures that all end in 0 and are separated by spaces only (``rates 200 350 600 1000``)
-    are a price list, even where their digits make a valid number. (A number like 212 600 1000
-    written with spaces is lost; one with any other separator is kept.)
+    are a price list, even where their digits make a valid number. (A real number whose three
+    groups all end in 0, written with spaces only, is lost; one with any other separator is kept.)
     """
     seps = [run[groups[k - 1][1] : groups[k][0]] for k in range(i + 1, j + 1)]
     spaces = bool(seps) and all(not sep.strip() for sep in seps)
