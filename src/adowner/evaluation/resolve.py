@@ -9,6 +9,8 @@ spec                      loads
 ``zero-shot:PATH``        another Hugging Face encoder folder, untuned
 ``PATH.ckpt``             ``adowner.model.checkpoint.load_encoder(PATH)``
 ``DIR`` (adowner.json)    ``adowner.export.inference.load(DIR)``
+``hybrid:SPEC``           :mod:`adowner.evaluation.hybrid` over the model ``SPEC`` (its
+                          cosine fused with char n-grams and the pairwise features)
 ========================  ==========================================================
 
 This is the only module of ``adowner.evaluation`` that may import ``adowner.model`` or
@@ -33,6 +35,12 @@ from adowner.evaluation.baselines import BASELINES
 def check_model_spec(spec: str) -> None:
     """Raise the ``InputError`` that :func:`resolve_model` would, without loading anything."""
     spec = spec.strip()
+    if spec.startswith("hybrid:"):
+        base = spec.split(":", 1)[1]
+        if base.startswith("hybrid:") or not base:
+            raise InputError("hybrid:SPEC needs one base model SPEC", field="--model")
+        check_model_spec(base)
+        return
     p = Path(spec)
     if spec in BASELINES:
         return
@@ -62,6 +70,10 @@ def resolve_model(spec: str) -> Any:
     """The scorer named by ``spec``; ``InputError`` naming the spec if it is none of the above."""
     spec = spec.strip()
     check_model_spec(spec)
+    if spec.startswith("hybrid:"):
+        from adowner.evaluation.hybrid import Hybrid
+
+        return Hybrid(resolve_model(spec.split(":", 1)[1]), name=spec)
     if spec in BASELINES:
         return BASELINES[spec]()
     if spec.startswith("zero-shot:"):

@@ -185,7 +185,10 @@ def evaluate_model(
                 field="--train",
             )
         log.info("%s: fitting on %d train ads", spec, len(data.train))
-        model.fit(data.train)
+        if "val_df" in inspect.signature(model.fit).parameters:  # fits a part on val owners
+            model.fit(data.train, val_df=data.val)
+        else:
+            model.fit(data.train)
     notes.extend(getattr(model, "notes", []))
     timings["fit_s"] = time.perf_counter() - t0
 

@@ -21,6 +21,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="prepared folder (`adowner prepare`); its val.parquet calibrates the thresholds",
     )
     p.add_argument(
+        "--hybrid",
+        action="store_true",
+        help="also fit the hybrid same-owner score (cosine + char n-grams + pairwise features; "
+        "needs --data with train and val) and store it as hybrid.json",
+    )
+    p.add_argument(
         "--metrics",
         action="append",
         help="compare table.csv or evaluate/train metrics.json for the card (repeatable)",
@@ -58,6 +64,7 @@ def _export(args: argparse.Namespace) -> int:
         args.out,
         data=args.data,
         onnx=args.onnx,
+        hybrid=args.hybrid,
         metrics=args.metrics,
         metrics_model=args.metrics_model,
         dataset=args.dataset,

@@ -9,9 +9,14 @@ Steps, in order, all inside a temporary folder that is renamed onto ``out`` only
    (:func:`adowner.export.folder.write_folder`);
 3. with ``data``: embed the validation split (``DATA/val.parquet``) with the folder itself and
    calibrate same-owner thresholds at FPR 1% and 0.1% (:mod:`adowner.export.calibrate`);
-4. with ``onnx``: write ``model.onnx`` and check its parity with PyTorch on generated texts and
+4. with ``hybrid`` (needs ``data``): fit the hybrid same-owner scorer
+   (:mod:`adowner.evaluation.hybrid`: the model's cosine fused with character n-grams and the
+   paper's pairwise features; TF-IDF and pairwise classifier on ``DATA/train.parquet``, the
+   combiner on val) and calibrate its thresholds on held-out val folds; written as plain JSON
+   to ``hybrid.json`` (no pickles);
+5. with ``onnx``: write ``model.onnx`` and check its parity with PyTorch on generated texts and
    validation ads (cosine >= ``ONNX_MIN_COSINE`` for every text, else the export fails);
-5. write the model card ``README.md`` (:mod:`adowner.export.card`).
+6. write the model card ``README.md`` (:mod:`adowner.export.card`).
 
 Example::
 
@@ -51,6 +56,7 @@ def export_checkpoint(
     *,
     data: str | os.PathLike[str] | None = None,
     onnx: bool = False,
+    hybrid: bool = False,
     metrics: list[str | os.PathLike[str]] | None = None,
     metrics_model: str | None = None,
     dataset: str | None = None,
@@ -64,6 +70,11 @@ def export_checkpoint(
 
     out = Path(out)
     val = _read_val(Path(data)) if data is not None else None
+    if hybrid and data is None:
+        raise InputError(
+            "--hybrid needs --data (a prepared folder with train and val)", field="--hybrid"
+        )
+    train = _read_split(Path(data), "train") if hybrid and data is not None else None
     template = Path(card_template) if card_template else card.TEMPLATE
     if not template.is_file():
         raise InputError(
@@ -82,6 +93,8 @@ def export_checkpoint(
         )
         if val is not None:
             config = update_config(tmp, **_calibrate(tmp, val, Path(str(data))))
+        if train is not None:
+            config = update_config(tmp, hybrid=_hybrid(tmp, train, val, Path(str(data))))
         if onnx:
             config = update_config(tmp, onnx=_onnx(encoder, tmp, val))
         text = card.render_card(
@@ -99,12 +112,16 @@ def export_checkpoint(
 
 
 def _read_val(data: Path) -> Any:
+    return _read_split(data, "val")
+
+
+def _read_split(data: Path, name: str) -> Any:
     import pandas as pd
 
-    path = data / "val.parquet"
+    path = data / f"{name}.parquet"
     if not path.is_file():
         raise InputError(
-            "no val.parquet (give the folder written by `adowner prepare`)",
+            f"no {name}.parquet (give the folder written by `adowner prepare`)",
             path=str(data),
             field="--data",
         )
@@ -141,6 +158,40 @@ def _calibrate(folder: Path, val: Any, data: Path) -> dict[str, Any]:
         "adowner.evaluation.pairs.sample_pairs",
     }
     return {"thresholds": result["thresholds"], "calibration": calibration}
+
+
+def _hybrid(folder: Path, train: Any, val: Any, data: Path) -> dict[str, Any]:
+    from adowner._io import write_json
+    from adowner.evaluation.hybrid import Hybrid
+    from adowner.export.inference import HYBRID_NAME, load
+
+    h = Hybrid(load(folder, backend="torch"), name=f"hybrid:{folder.name}")
+    for df in (train, val):
+        if "dup_group" not in df.columns:
+            df["dup_group"] = df.index.astype(str)
+    h.fit(train, val)
+    cal = h.calibrate(val)
+    for t in cal["thresholds"]:
+        log.info(
+            "hybrid threshold at FPR %.3g: %.4f (TPR %.3f, held out)",
+            t["fpr"],
+            t["threshold"],
+            t["tpr"],
+        )
+    write_json({**h.state(), "thresholds": cal["thresholds"]}, folder / HYBRID_NAME)
+    return {
+        "file": HYBRID_NAME,
+        "features": list(h.state()["features"]),
+        "weights": [float(w) for w in h.combiner.coef] if h.combiner is not None else [],
+        "thresholds": cal["thresholds"],
+        "calibration": {
+            "train": str(data / "train.parquet"),
+            "val": str(data / "val.parquet"),
+            "pairs": cal["pairs"],
+            "roc_auc": cal["roc_auc"],
+            "method": cal["method"],
+        },
+    }
 
 
 def _onnx(encoder: Any, folder: Path, val: Any) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from adowner.errors import AdownerError, InputError
 CONFIG_NAME = "adowner.json"
 ONNX_NAME = "model.onnx"
 ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BERT operators
+HYBRID_NAME = "hybrid.json"  # optional: the hybrid same-owner score (adowner export --hybrid)
 DENSE_DIR = "2_Dense"
 DEFAULT_FPR = 0.01
 
@@ -197,6 +198,25 @@ class Encoder:
         else:
             raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
         self.backend = backend
+        self.hybrid: Any = None
+        self.hybrid_thresholds: dict[float, float] = {}
+        if (self.folder / HYBRID_NAME).is_file():
+            self._load_hybrid(self.folder / HYBRID_NAME)
+
+    def _load_hybrid(self, path: Path) -> None:
+        """The hybrid score of ``hybrid.json`` (needs scikit-learn; loaded only when present)."""
+        from adowner.evaluation.hybrid import Hybrid
+
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"invalid JSON ({exc.msg}, line {exc.lineno})", path=str(path)
+            ) from exc
+        self.hybrid = Hybrid.from_state(state, self, name=f"hybrid:{self.model_id}")
+        self.hybrid_thresholds = {
+            float(t["fpr"]): float(t["threshold"]) for t in state.get("thresholds") or []
+        }
 
     # ------------------------------------------------------------------ embedding
     def normalize(self, texts: Sequence[str]) -> list[str]:
@@ -271,8 +291,22 @@ class Encoder:
         known = ", ".join(f"{k:g}" for k in sorted(self.thresholds))
         raise AdownerError(f"no threshold calibrated for FPR {fpr:g} (have: {known})")
 
+    @property
+    def score_kind(self) -> str:
+        """``"hybrid"`` when the folder has ``hybrid.json`` (then :meth:`same_owner` gives its
+        probability), else ``"cosine"``."""
+        return "hybrid" if self.hybrid is not None else "cosine"
+
     def same_owner(self, a: str, b: str, *, fpr: float = DEFAULT_FPR) -> tuple[float, bool]:
-        """Cosine similarity of two raw ads and whether it clears the threshold at ``fpr``."""
+        """Same-owner score of two raw ads and whether it clears the threshold at ``fpr``.
+
+        The score is the hybrid probability when the folder has ``hybrid.json``
+        (:attr:`score_kind`), else the cosine of the two embeddings.
+        """
+        if self.hybrid is not None:
+            threshold = _lookup(self.hybrid_thresholds, fpr, self.folder / HYBRID_NAME)
+            score = float(self.hybrid.score_pairs([a, b], np.array([0]), np.array([1]))[0])
+            return score, score >= threshold
         threshold = self.threshold(fpr)
         emb = self.embed([a, b])
         score = float(np.dot(emb[0], emb[1]))
@@ -280,6 +314,14 @@ class Encoder:
 
     def __repr__(self) -> str:
         return f"Encoder({str(self.folder)!r}, backend={self.backend!r}, dim={self.dimension})"
+
+
+def _lookup(thresholds: dict[float, float], fpr: float, where: Path) -> float:
+    for key, value in thresholds.items():
+        if abs(key - fpr) < 1e-12:
+            return value
+    known = ", ".join(f"{k:g}" for k in sorted(thresholds)) or "none"
+    raise AdownerError(f"{where}: no threshold calibrated for FPR {fpr:g} (have: {known})")
 
 
 def load(

@@ -1,0 +1,325 @@
+"""``hybrid:SPEC``: the embedding's cosine fused with character n-grams and the paper's features.
+
+What it computes: a same-owner probability for a pair of ads from three scores,
+
+=================  ==========================================================================
+feature            meaning
+=================  ==========================================================================
+``cosine``         cosine of the base model's embeddings (a checkpoint or an exported folder)
+``char``           cosine of character 2-5-gram TF-IDF rows (``tfidf-char``, fitted on train)
+``pairwise``       log-odds of the paper's pairwise classifier (``paper-pairwise``, fitted on
+                   train: Jaccard of word and character n-grams, claimed names, line layout)
+=================  ==========================================================================
+
+combined by a small logistic regression (standardised inputs, L2, ``C=1``) fitted on pairs of
+the **validation** owners, whom neither the base model nor the two train-fitted scorers saw
+(the issue's "small calibrated model fitted on validation owners"). Why: a subword model sees
+style only through its vocabulary; short ads carry much of an owner's style in characters
+(spelling, punctuation runs, emoji, layout) that character n-grams catch directly, and the
+three scores err on different pairs. The regression learns how much to trust each on held-out
+owners, so the weights are measured, not guessed.
+
+Retrieval ranks, for each query, the union of its top-``k`` ads by embedding (FAISS) and its
+top-``k`` by TF-IDF, by the fused probability; ads outside both lists are never ranked.
+
+Requires: a train split (TF-IDF vocabulary, pairwise classifier) and a validation split with at
+least two owners with two ads each (the combiner). The fitted state (vocabulary, idf and the
+two regressions) is plain JSON (:meth:`Hybrid.state`), so ``adowner export --hybrid`` can store
+it beside the weights without pickles.
+
+Example::
+
+    h = resolve_model("hybrid:runs/minilm-agora/checkpoints/best.ckpt")
+    h.fit(train_df, val_df)
+    h.score_pairs(texts, np.array([0]), np.array([1]))   # P(same owner) of ads 0 and 1
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from adowner.errors import InputError
+from adowner.evaluation.baselines.paper_pairwise import PairFeatures, PaperPairwise
+from adowner.evaluation.baselines.tfidf_char import TfidfChar, sparse_neighbors
+from adowner.evaluation.pairs import sample_pairs
+from adowner.log import get_logger
+
+log = get_logger(__name__)
+
+FEATURES = ("cosine", "char", "pairwise")
+STATE_VERSION = 1
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p) - np.log1p(-p)
+
+
+class _Linear:
+    """``sigmoid(((x - mean) / scale) @ coef + intercept)``: a fitted StandardScaler +
+    LogisticRegression, kept as arrays so that it round-trips through JSON."""
+
+    def __init__(self, mean: Any, scale: Any, coef: Any, intercept: float) -> None:
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.scale = np.asarray(scale, dtype=np.float64)
+        self.coef = np.asarray(coef, dtype=np.float64)
+        self.intercept = float(intercept)
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, c: float) -> _Linear:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+
+        scaler = StandardScaler().fit(x)
+        clf = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
+        return cls(scaler.mean_, scaler.scale_, clf.coef_[0], clf.intercept_[0])
+
+    def decision(self, x: np.ndarray) -> np.ndarray:
+        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
+        return np.asarray(z @ self.coef + self.intercept, dtype=np.float64)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.decision(x)))
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "mean": self.mean.tolist(),
+            "scale": self.scale.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_state(cls, s: dict[str, Any]) -> _Linear:
+        return cls(s["mean"], s["scale"], s["coef"], s["intercept"])
+
+
+class Hybrid:
+    """Fused same-owner scorer over a base embedder (see the module docstring)."""
+
+    def __init__(self, base: Any, *, name: str = "hybrid", c: float = 1.0, seed: int = 0) -> None:
+        self.base, self.name, self.c, self.seed = base, name, c, seed
+        self.tfidf = TfidfChar()
+        self.pairwise: _Linear | None = None
+        self.combiner: _Linear | None = None
+        self.notes: list[str] = [
+            "hybrid: ranks the union of each query's top-k ads by embedding and by TF-IDF; "
+            "the combiner is fitted on validation owners"
+        ]
+        self._cache: tuple[int, dict[str, Any]] | None = None
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, train_df: Any, val_df: Any = None) -> None:
+        """Fit TF-IDF and the pairwise classifier on train, then the combiner on val."""
+        if val_df is None or len(val_df) == 0:
+            raise InputError(
+                "the hybrid scorer fits its combiner on a validation split: none given"
+            )
+        if callable(getattr(self.base, "fit", None)):  # a learning baseline as the base
+            self.base.fit(train_df)
+        pp = PaperPairwise(seed=self.seed)
+        pp.fit(train_df)  # also fits pp.tfidf on the train texts
+        self.tfidf = pp.tfidf
+        steps = pp.clf.named_steps
+        scaler, clf = steps["standardscaler"], steps["logisticregression"]
+        self.pairwise = _Linear(scaler.mean_, scaler.scale_, clf.coef_[0], clf.intercept_[0])
+
+        texts = val_df["text"].astype(str).tolist()
+        dups = val_df["dup_group"].astype(str).to_numpy() if "dup_group" in val_df else None
+        i, j, y = sample_pairs(
+            val_df["owner"].astype(str).to_numpy(),
+            dups,
+            neg_ratio=20,
+            seed=self.seed,
+            max_pos_per_owner=200,
+        )
+        if y.sum() < 2 or (y == 0).sum() < 2:
+            raise InputError(
+                "the hybrid scorer needs validation owners with at least two ads each "
+                f"(val has {int(y.sum())} same-owner pairs)"
+            )
+        x = self.features(texts, i, j)
+        self.combiner = _Linear.fit(x, y, self.c)
+        log.info(
+            "hybrid: combiner fitted on %d val pairs (%d same-owner); weights %s",
+            len(y),
+            int(y.sum()),
+            dict(zip(FEATURES, np.round(self.combiner.coef, 3).tolist(), strict=True)),
+        )
+        self.notes.append(
+            "hybrid weights (standardised): "
+            + ", ".join(f"{f} {w:+.3f}" for f, w in zip(FEATURES, self.combiner.coef, strict=True))
+        )
+
+    def calibrate(
+        self, val_df: Any, fprs: tuple[float, ...] = (0.01, 0.001), folds: int = 5
+    ) -> dict[str, Any]:
+        """Probability thresholds at each target FPR, from **out-of-fold** scores of val pairs.
+
+        The combiner is refitted ``folds`` times, each time without one fold of val owners, and
+        scores the pairs whose two ads both belong to that fold; thresholds come from those
+        held-out scores (``sklearn.metrics.roc_curve``, highest TPR with FPR <= target), so
+        they are not tuned on the pairs the combiner was fitted on. Pairs that straddle two
+        folds are left out.
+        """
+        from sklearn.metrics import roc_auc_score, roc_curve
+
+        texts = val_df["text"].astype(str).tolist()
+        owners = val_df["owner"].astype(str).to_numpy()
+        dups = val_df["dup_group"].astype(str).to_numpy() if "dup_group" in val_df else None
+        i, j, y = sample_pairs(owners, dups, neg_ratio=20, seed=self.seed, max_pos_per_owner=200)
+        x = self.features(texts, i, j)
+        uniq = np.unique(owners)
+        fold_of = dict(
+            zip(uniq, np.random.default_rng(self.seed).permutation(len(uniq)) % folds, strict=True)
+        )
+        fi = np.array([fold_of[o] for o in owners[i]])
+        fj = np.array([fold_of[o] for o in owners[j]])
+        scores, held = np.full(len(y), np.nan), fi == fj
+        for k in range(folds):
+            test, train = held & (fi == k), (fi != k) & (fj != k)
+            if not y[test].any() or y[train].sum() < 2 or (y[train] == 0).sum() < 2:
+                continue
+            scores[test] = _Linear.fit(x[train], y[train], self.c).proba(x[test])
+        ok = ~np.isnan(scores)
+        ys, ss = y[ok], scores[ok]
+        n_pos, n_neg = int(ys.sum()), int((ys == 0).sum())
+        if n_pos == 0 or n_neg == 0:
+            raise InputError(
+                f"cannot calibrate the hybrid: {n_pos} same-owner and {n_neg} different-owner "
+                "held-out pairs in val (need more validation owners with 2+ ads)"
+            )
+        fpr, tpr, thr = roc_curve(ys, ss, drop_intermediate=False)
+        thresholds = []
+        for target in fprs:
+            k = int(np.searchsorted(fpr, target, side="right")) - 1
+            value = float(thr[k]) if np.isfinite(thr[k]) else float(ss[ys == 0].max()) + 1e-9
+            thresholds.append(
+                {
+                    "fpr": float(target),
+                    "threshold": value,
+                    "tpr": float(tpr[k]),
+                    "achieved_fpr": float(fpr[k]),
+                    "resolved": n_neg * target >= 1.0,
+                }
+            )
+        return {
+            "thresholds": thresholds,
+            "pairs": {"positive": n_pos, "negative": n_neg, "folds": folds, "seed": self.seed},
+            "roc_auc": float(roc_auc_score(ys, ss)),
+            "method": f"out-of-fold combiner scores ({folds} folds of val owners), sklearn roc_curve",
+        }
+
+    # ------------------------------------------------------------------ scoring
+    def _prepared(self, texts: list[str]) -> dict[str, Any]:
+        key = hash(tuple(texts))
+        if self._cache is None or self._cache[0] != key:
+            emb = np.asarray(self.base.embed(texts), dtype=np.float32)
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            self._cache = (
+                key,
+                {"emb": emb, "tfidf": self.tfidf.embed(texts), "pairs": PairFeatures(texts)},
+            )
+        return self._cache[1]
+
+    def features(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """The ``(len(i), 3)`` matrix of :data:`FEATURES` for pairs ``(i, j)`` of ``texts``."""
+        if self.pairwise is None:
+            raise RuntimeError("the hybrid scorer must be fitted first")
+        p = self._prepared(texts)
+        i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
+        out = np.empty((len(i), 3), dtype=np.float64)
+        chunk = 50_000
+        for s in range(0, len(i), chunk):
+            a, b = i[s : s + chunk], j[s : s + chunk]
+            out[s : s + chunk, 0] = np.einsum("ij,ij->i", p["emb"][a], p["emb"][b])
+            x = p["tfidf"]
+            out[s : s + chunk, 1] = np.asarray(x[a].multiply(x[b]).sum(axis=1)).ravel()
+            out[s : s + chunk, 2] = self.pairwise.decision(p["pairs"](a, b))
+        return out
+
+    def score_pairs(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """P(same owner) for each pair ``(i[k], j[k])`` of ``texts``."""
+        if self.combiner is None:
+            raise RuntimeError("the hybrid scorer must be fitted first")
+        return self.combiner.proba(self.features(texts, i, j))
+
+    def neighbors(
+        self, texts: list[str], queries: np.ndarray, k: int, *, return_scores: bool = False
+    ) -> Any:
+        """Each query's candidates (top-``k`` by embedding ∪ top-``k`` by TF-IDF), ranked by the
+        fused probability; ``-1`` pads rows with fewer candidates. The query itself is first."""
+        from adowner.evaluation.metrics import faiss_search
+
+        p = self._prepared(texts)
+        queries = np.asarray(queries, dtype=np.int64)
+        depth = max(1, min(k, len(texts)))
+        cand = np.concatenate(
+            [faiss_search(p["emb"], depth)(queries), sparse_neighbors(p["tfidf"], queries, depth)],
+            axis=1,
+        )
+        cand = np.sort(cand, axis=1)
+        dup = np.zeros_like(cand, dtype=bool)
+        dup[:, 1:] = cand[:, 1:] == cand[:, :-1]
+        qi = np.repeat(queries, cand.shape[1])
+        score = self.score_pairs(texts, qi, cand.ravel()).reshape(cand.shape)
+        score[cand == queries[:, None]] = math.inf
+        score[dup] = -math.inf
+        order = np.lexsort((cand, -score), axis=1)[:, :depth]
+        ranked = np.take_along_axis(cand, order, axis=1)
+        ranked_scores = np.take_along_axis(score, order, axis=1)
+        ranked[ranked_scores == -math.inf] = -1
+        return (ranked, ranked_scores) if return_scores else ranked
+
+    # ------------------------------------------------------------------ persistence
+    def state(self) -> dict[str, Any]:
+        """Everything fitted, as JSON-able values (no pickles)."""
+        if self.combiner is None or self.pairwise is None:
+            raise RuntimeError("the hybrid scorer must be fitted first")
+        vec = self.tfidf.vectorizer
+        terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+        return {
+            "version": STATE_VERSION,
+            "features": list(FEATURES),
+            "tfidf": {
+                "analyzer": vec.analyzer,
+                "ngram_range": list(vec.ngram_range),
+                "lowercase": vec.lowercase,
+                "sublinear_tf": vec.sublinear_tf,
+                "terms": terms,
+                "idf": [float(v) for v in vec.idf_],
+            },
+            "pairwise": self.pairwise.state(),
+            "combiner": self.combiner.state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], base: Any, *, name: str = "hybrid") -> Hybrid:
+        """Rebuild a fitted scorer from :meth:`state` over ``base`` (which must embed alike)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if state.get("version") != STATE_VERSION or list(state.get("features", [])) != list(
+            FEATURES
+        ):
+            raise InputError(
+                f"hybrid state version {state.get('version')!r} / features "
+                f"{state.get('features')!r} not understood (expected {STATE_VERSION}, {FEATURES})"
+            )
+        h = cls(base, name=name)
+        t = state["tfidf"]
+        vec = TfidfVectorizer(
+            analyzer=t["analyzer"],
+            ngram_range=tuple(t["ngram_range"]),
+            lowercase=t["lowercase"],
+            sublinear_tf=t["sublinear_tf"],
+            vocabulary={term: n for n, term in enumerate(t["terms"])},
+            dtype=np.float32,
+        )
+        vec.idf_ = np.asarray(t["idf"], dtype=np.float64)
+        h.tfidf.vectorizer, h.tfidf.fitted = vec, True
+        h.pairwise = _Linear.from_state(state["pairwise"])
+        h.combiner = _Linear.from_state(state["combiner"])
+        return h
