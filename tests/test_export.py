@@ -198,3 +198,34 @@ def test_export_cli_writes_folder(tiny_backbone, tmp_path: Path, capsys) -> None
     assert cfg["embedding_dim"] == 32
     assert cfg["projection"] is False
     assert not (tmp_path / "cli-model" / "model.onnx").exists()
+
+
+def test_export_hybrid_is_json_and_drives_same_owner(tiny_backbone, tmp_path: Path) -> None:
+    from test_export_fixtures import generated_ads
+
+    ckpt = make_checkpoint(tiny_backbone, tmp_path, projection_dim=None)
+    data = make_prepared(tmp_path / "p")
+    generated_ads(80, seed=7).to_parquet(data / "train.parquet", index=False)
+    # --hybrid without a train split is refused before anything is written
+    with pytest.raises(InputError, match=r"train\.parquet"):
+        export_checkpoint(ckpt, tmp_path / "no", data=make_prepared(tmp_path / "v"), hybrid=True)
+    assert not (tmp_path / "no").exists()
+    out = tmp_path / "hybrid-model"
+    rc = main(["export", str(ckpt), "--out", str(out), "--data", str(data), "--hybrid"])
+    assert rc == 0
+    cfg = json.loads((out / "adowner.json").read_text())
+    assert cfg["hybrid"]["file"] == "hybrid.json"
+    assert [t["fpr"] for t in cfg["hybrid"]["thresholds"]] == [0.01, 0.001]
+    state = json.loads((out / "hybrid.json").read_text())  # plain JSON, no pickle
+    assert state["features"] == ["cosine", "char", "pairwise"]
+    enc = load(out)
+    assert enc.score_kind == "hybrid"
+    a, b = "NEW in town!!! ask for Mia <3", "NEW in town!!! ask for Mia <3 today"
+    score, same = enc.same_owner(a, b)
+    assert 0.0 <= score <= 1.0
+    assert same == (score >= enc.hybrid_thresholds[0.01])
+    # the score is the hybrid's probability for the pair, not the cosine
+    expected = enc.hybrid.score_pairs([a, b], np.array([0]), np.array([1]))[0]
+    assert score == pytest.approx(expected)
+    cosine = float(np.dot(*enc.embed([a, b])))
+    assert score != pytest.approx(cosine)

@@ -87,6 +87,26 @@ def test_text_edges_threshold_and_mutual():
     assert set(map(tuple, hnsw[["i", "j"]].values)) == set(map(tuple, e[["i", "j"]].values))
 
 
+def test_text_edges_rescore_replaces_the_cosine():
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(4, 16))
+    owner = np.repeat(np.arange(4), 5)
+    emb = centres[owner] + 0.4 * rng.normal(size=(20, 16))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    calls = []
+
+    def oracle(i, j):  # a perfect pair score: 1 for the same owner, 0 otherwise
+        calls.append(len(i))
+        assert (i < j).all()  # unordered pairs, each scored once
+        return (owner[i] == owner[j]).astype(float)
+
+    e = text_edges(emb, threshold=0.5, k=6, mutual=False, rescore=oracle)
+    assert len(e) > 0
+    assert (owner[e["i"]] == owner[e["j"]]).all()
+    assert set(e["score"].tolist()) == {1.0}
+    assert sum(calls) <= 20 * 6  # only k-NN candidates are scored, never all pairs
+
+
 def test_identifier_edges_star_per_hash_and_no_raw_identifier():
     ads = pd.DataFrame(
         {

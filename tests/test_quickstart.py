@@ -27,9 +27,13 @@ def test_quickstart_runs_every_step_and_resumes(tmp_path, capsys):
     assert (out / "link" / "report.html").is_file()
     assert (out / "compare" / "report.html").is_file()
     assert (out / "model" / "adowner.json").is_file()
+    assert (out / "model" / "hybrid.json").is_file()
+    table = (out / "compare" / "table.csv").read_text()
+    assert "hybrid:" in table
     summary = json.loads((out / "link" / "summary.json").read_text())
     assert summary["n_ads"] > 0
     assert "metrics_vs_true_owner" in summary
+    assert summary["text_score"] == "hybrid"
     assert "report.html" in printed
     lines = printed[printed.index("summary:") :].splitlines()[1:]
     assert [ln.strip()[:2] for ln in lines[:5]] == ["1.", "2.", "3.", "4.", "5."]

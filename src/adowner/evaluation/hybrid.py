@@ -225,6 +225,15 @@ class Hybrid:
             )
         return self._cache[1]
 
+    def prime(self, texts: list[str], embeddings: np.ndarray) -> None:
+        """Use ``embeddings`` (the base model's rows for ``texts``) instead of embedding again."""
+        emb = np.asarray(embeddings, dtype=np.float32)
+        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        self._cache = (
+            hash(tuple(texts)),
+            {"emb": emb, "tfidf": self.tfidf.embed(texts), "pairs": PairFeatures(texts)},
+        )
+
     def features(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
         """The ``(len(i), 3)`` matrix of :data:`FEATURES` for pairs ``(i, j)`` of ``texts``."""
         if self.pairwise is None:

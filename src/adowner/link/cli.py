@@ -36,7 +36,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=0.01,
         help="FPR of the text threshold: 0.01 (default) or 0.001 (strict)",
     )
-    p.add_argument("--threshold", type=float, help="cosine threshold; overrides the calibrated one")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="text threshold (cosine, or hybrid probability); overrides the calibrated one",
+    )
+    p.add_argument(
+        "--text-score",
+        default="auto",
+        choices=("auto", "cosine", "hybrid"),
+        help="score of text candidates: the model's hybrid.json (cosine + char n-grams + "
+        "pairwise features) or the cosine alone; auto = hybrid where the folder has one",
+    )
     p.add_argument("-k", "--neighbours", type=int, default=20, help="k-NN per ad (default 20)")
     p.add_argument(
         "--method",
@@ -87,6 +98,7 @@ def _link(args: argparse.Namespace) -> int:
         matches=args.matches,
         fpr=args.fpr,
         threshold=args.threshold,
+        text_score=args.text_score,
         k=args.neighbours,
         method=args.method,
         min_density=args.min_density,

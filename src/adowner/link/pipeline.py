@@ -108,6 +108,23 @@ def calibrated_threshold(model_dir: str | Path, fpr: float) -> float:
     )
 
 
+def hybrid_threshold(model_dir: str | Path, fpr: float) -> float:
+    """The hybrid probability threshold at ``fpr`` from the folder's ``hybrid.json``."""
+    path = Path(model_dir) / "hybrid.json"
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the hybrid score ({exc})", path=str(path)) from exc
+    for item in state.get("thresholds") or []:
+        if abs(float(item.get("fpr", -1)) - fpr) < 1e-12:
+            return float(item["threshold"])
+    raise InputError(
+        f"no hybrid threshold at FPR {fpr:g} (pass --threshold, or re-export)",
+        path=str(path),
+        field="thresholds",
+    )
+
+
 def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None) -> np.ndarray:
     """Embed with the exported model's fast path; reuse ``cache`` when model and texts match."""
     key = hashlib.sha256()
@@ -153,12 +170,17 @@ def build_edges(
     mutual: bool = True,
     index: str = "auto",
     kinds: tuple[str, ...] = ("text", "identifier", "payment"),
+    rescore: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """All evidence edges (i < j, kind, score, mutual, detail) and the ambiguous payment matches."""
+    """All evidence edges (i < j, kind, score, mutual, detail) and the ambiguous payment matches.
+
+    ``rescore(i, j)``, when given, scores the text candidates instead of their cosine (the
+    model folder's hybrid score; ``threshold`` is then its calibrated probability threshold).
+    """
     frames = []
     ambiguous = pd.DataFrame()
     if "text" in kinds and emb is not None and threshold is not None:
-        frames.append(text_edges(emb, threshold, k, mutual=mutual, index=index))
+        frames.append(text_edges(emb, threshold, k, mutual=mutual, index=index, rescore=rescore))
     if "identifier" in kinds:
         frames.append(identifier_edges(ads))
     if "payment" in kinds and matches is not None:
@@ -237,11 +259,19 @@ def run_link(
     report_top: int = 50,
     extra_summary: dict[str, Any] | None = None,
     eval_owners: set[str] | None = None,
+    rescore: Any = None,
 ) -> LinkResult:
     """Edges, groups, indicators and (with ``out``) the written outputs and report."""
     t0 = time.perf_counter()
     edges, ambiguous = build_edges(
-        ads, emb, threshold, matches=matches, k=k, mutual=method != "components", index=index
+        ads,
+        emb,
+        threshold,
+        matches=matches,
+        k=k,
+        mutual=method != "components",
+        index=index,
+        rescore=rescore,
     )
     t_edges = time.perf_counter() - t0
     labels = form_groups(len(ads), edges, method=method, min_density=min_density)
@@ -415,12 +445,28 @@ def link_command(
     index: str = "auto",
     top: int = 50,
     eval_owners: set[str] | None = None,
+    text_score: str = "auto",
 ) -> dict[str, Any]:
-    """``adowner link``: read, embed, link and write everything into ``out``; return the summary."""
+    """``adowner link``: read, embed, link and write everything into ``out``; return the summary.
+
+    ``text_score``: ``"hybrid"`` scores text candidates with the folder's ``hybrid.json``
+    (cosine + character n-grams + pairwise features), ``"cosine"`` with the embeddings alone,
+    ``"auto"`` (default) the hybrid where the folder has one.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    has_hybrid = (Path(model) / "hybrid.json").is_file()
+    if text_score not in ("auto", "cosine", "hybrid"):
+        raise InputError(f"unknown text score {text_score!r}", field="--text-score")
+    if text_score == "hybrid" and not has_hybrid:
+        raise InputError(
+            "no hybrid.json in the model folder (export with --hybrid)",
+            path=str(model),
+            field="--text-score",
+        )
+    use_hybrid = has_hybrid and text_score != "cosine"
     if threshold is None:
-        threshold = calibrated_threshold(model, fpr)
+        threshold = hybrid_threshold(model, fpr) if use_hybrid else calibrated_threshold(model, fpr)
     frame, quarantine = read_ads(ads)
     if frame.empty:
         raise InputError("no usable ads (all rows quarantined)", path=str(ads))
@@ -434,6 +480,14 @@ def link_command(
     t0 = time.perf_counter()
     emb = embed_ads(model, frame["text"].fillna("").astype(str).tolist(), out / "embeddings.npy")
     t_embed = time.perf_counter() - t0
+    rescore = None
+    if use_hybrid:
+        import adowner
+
+        texts = frame["text"].fillna("").astype(str).tolist()
+        hybrid = adowner.load(str(model)).hybrid
+        hybrid.prime(texts, emb)
+        rescore = lambda i, j: hybrid.score_pairs(texts, i, j)  # noqa: E731
     result = run_link(
         frame,
         emb,
@@ -451,6 +505,8 @@ def link_command(
             "quarantined": len(quarantine),
             "seconds_embed": round(t_embed, 2),
             "model": str(model),
+            "text_score": "hybrid" if use_hybrid else "cosine",
         },
+        rescore=rescore,
     )
     return result.summary

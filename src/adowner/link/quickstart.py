@@ -8,8 +8,8 @@ step  name          what                                                        
 1     simulate      owners, ads, their chain, ground truth                      ``market/``
 2     prepare       validate, mask, label (true owner), dedup, split by owner   ``prepared/``
 3     train         short MiniLM run (configs/experiment/minilm-quickstart)     ``train/``
-4     compare       the model vs the baselines on held-out owners               ``compare/``
-5     export        model folder, thresholds calibrated on val                  ``model/``
+4     compare       the model and its hybrid score vs the baselines, held-out   ``compare/``
+5     export        model folder, thresholds and hybrid score fitted on val     ``model/``
 6     ingest        chain tables from the simulated node's JSON + mempool log   ``chain/``
 7     cluster       wallet clusters (common input, CoinJoin guard)              ``chain/clusters.parquet``
 8     match         ads ↔ payments                                              ``matches.parquet``
@@ -106,21 +106,11 @@ def _best_checkpoint(p: Paths) -> Path:
 
 
 def step_compare(p: Paths) -> dict[str, Any]:
-    specs = f"tfidf-char,paper-pairwise,{_best_checkpoint(p)}"
-    test, train = p.prepared / "test.parquet", p.prepared / "train.parquet"
-    _cli(
-        [
-            "compare",
-            "--models",
-            specs,
-            "--data",
-            str(test),
-            "--train",
-            str(train),
-            "--out",
-            str(p.compare),
-        ]
-    )
+    ckpt = _best_checkpoint(p)
+    # the model alone, and its hybrid score (cosine + char n-grams + pairwise features, the
+    # combiner fitted on val owners), against the two baselines that learn from train
+    specs = f"tfidf-char,paper-pairwise,{ckpt},hybrid:{ckpt}"
+    _cli(["compare", "--models", specs, "--data", str(p.prepared), "--out", str(p.compare)])
     return {"table": str(p.compare / "table.csv")}
 
 
@@ -128,7 +118,12 @@ def step_export(p: Paths) -> dict[str, Any]:
     from adowner.export.export import export_checkpoint
 
     return export_checkpoint(
-        _best_checkpoint(p), p.model, data=p.prepared, dataset="synthetic marketplace"
+        _best_checkpoint(p),
+        p.model,
+        data=p.prepared,
+        hybrid=True,
+        metrics=[p.compare / "table.csv"] if (p.compare / "table.csv").is_file() else None,
+        dataset="synthetic marketplace",
     )
 
 
@@ -238,7 +233,10 @@ def _jsonable(obj: Any) -> Any:
 def _short(name: object) -> str:
     """A model spec for one line: a checkpoint path becomes its run folder's name."""
     text = str(name)
-    return Path(text).parents[1].name if text.endswith(".ckpt") and "/" in text else text
+    prefix = "hybrid:" if text.startswith("hybrid:") else ""
+    text = text.removeprefix(prefix)
+    short = Path(text).parents[1].name if text.endswith(".ckpt") and "/" in text else text
+    return prefix + short
 
 
 def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
@@ -269,7 +267,13 @@ def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
     th = ", ".join(
         f"FPR {t['fpr']:g} → cos {t['threshold']:.3f}" for t in model.get("thresholds", [])
     )
-    lines.append(f"  3. calibrated text thresholds: {th or 'n/a'}")
+    hy = ", ".join(
+        f"FPR {t['fpr']:g} → p {t['threshold']:.3f}"
+        for t in (model.get("hybrid") or {}).get("thresholds", [])
+    )
+    lines.append(
+        f"  3. calibrated text thresholds: {th or 'n/a'}" + (f"; hybrid {hy}" if hy else "")
+    )
     m_path = p.matches
     if m_path.is_file():
         import pandas as pd

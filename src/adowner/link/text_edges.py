@@ -21,9 +21,13 @@ Inputs
     k           int                                         neighbours searched per ad
     mutual      bool                                        keep mutual k-NN pairs only
     index       "auto" | "flat" | "hnsw"                    exact search, or HNSW for big n
+    rescore     callable (i, j) -> scores, optional         re-score the k-NN candidate pairs
+                                                            (the hybrid score); ``threshold``
+                                                            then applies to its scores
     ==========  ==========================================  ==============================
 
-Output: a DataFrame with integer columns ``i < j``, ``score`` (cosine), ``kind="text"``,
+Output: a DataFrame with integer columns ``i < j``, ``score`` (cosine, or the ``rescore``
+value), ``kind="text"``,
 ``mutual`` (bool) and ``detail`` (the neighbour ranks).
 
 Example
@@ -34,6 +38,7 @@ Example
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -87,8 +92,13 @@ def text_edges(
     *,
     mutual: bool = True,
     index: str = "auto",
+    rescore: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Edges ``i < j`` with cosine ``score >= threshold`` among each ad's ``k`` nearest neighbours."""
+    """Edges ``i < j`` with ``score >= threshold`` among each ad's ``k`` nearest neighbours.
+
+    The score is the cosine, or ``rescore(i, j)`` of each candidate pair when given (the
+    neighbours are still found by cosine).
+    """
     n = len(emb)
     sims, idx = knn(emb, k, index=index)
     if sims.size == 0:
@@ -97,6 +107,13 @@ def text_edges(
     cols = idx.ravel().astype(np.int64)
     s = sims.ravel()
     rank = np.tile(np.arange(1, sims.shape[1] + 1), n)
+    if rescore is not None:
+        s = np.full(len(cols), -np.inf, dtype=np.float64)
+        valid = cols >= 0
+        lo, hi = np.minimum(rows, cols)[valid], np.maximum(rows, cols)[valid]
+        pair = lo * n + hi  # each unordered pair is scored once
+        uniq, inv = np.unique(pair, return_inverse=True)
+        s[valid] = np.asarray(rescore(uniq // n, uniq % n), dtype=np.float64)[inv]
     ok = (cols >= 0) & (s >= threshold)
     rows, cols, s, rank = rows[ok], cols[ok], s[ok], rank[ok]
     fwd = rows * n + cols
