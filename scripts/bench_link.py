@@ -11,7 +11,9 @@ connected components run on the same edges in the same process.
 ``quality``: on a simulated marketplace whose owners the model never saw, B-cubed F1 and ARI
 of the groups vs ``true_owner`` for fused vs text-only, payments-only and identifiers-only
 evidence, each grouping method, a sweep of the text threshold's FPR, and the false merges
-that the CoinJoin guard prevents (chain clustered with and without it).
+that the CoinJoin guard prevents: the chain clustered with and without it, under each change
+rule of ``chain.change`` (none, one-time, known-payee: the site's addresses); ``--change``
+picks the rule behind the main tables' payments (``none``, as ``adowner link`` clusters).
 
     adowner simulate --out runs/market-s7 --owners 300 --seed 7
     python scripts/bench_link.py quality --market runs/market-s7 --model runs/quickstart/model \\
@@ -128,7 +130,11 @@ def quality(args: argparse.Namespace) -> None:
     import tempfile
     from pathlib import Path
 
+    from adowner._io import write_parquet
+    from adowner.chain.change import merge_change, payee_change_edges
+    from adowner.chain.cluster import cluster_tables, load_tables
     from adowner.chain.ingest import ingest
+    from adowner.chain.match import read_address_list
     from adowner.export.calibrate import calibrate
     from adowner.link.pipeline import (
         calibrated_threshold,
@@ -144,25 +150,39 @@ def quality(args: argparse.Namespace) -> None:
         files = sorted((market / "chain" / "chain").glob("*"))
         ingest(files, chain, mempool_log=market / "chain" / "mempool.jsonl")
     src = market / "chain"
-    matches = {}
-    for guard in (True, False):
-        sub = out / ("guard" if guard else "noguard")
+    inputs, outputs = load_tables(chain)
+    site = set(read_address_list(src / "site_addresses.txt"))
+    largest = {}
+
+    def cluster_and_match(guard: bool, change: str) -> pd.DataFrame:
+        """Cluster the chain (CoinJoin guard on/off, a change rule) and match the ads."""
+        sub = out / f"{'guard' if guard else 'noguard'}-{change}"
         sub.mkdir(parents=True, exist_ok=True)
+        cl, skipped, _ = cluster_tables(
+            inputs, outputs, coinjoin_guard=guard, change_heuristic=change == "one-time"
+        )
+        if change == "payee":
+            cl = merge_change(cl, payee_change_edges(inputs, outputs, set(skipped["txid"]), site))
+        largest[guard, change] = int(cl["cluster_size"].max())
+        write_parquet(cl, sub / "clusters.parquet")
         path = match_payments(
             market / "ads.parquet",
             chain,
             src / "rates.csv",
             src / "site_addresses.txt",
             sub,
-            coinjoin_guard=guard,
+            clusters=sub / "clusters.parquet",
         )
-        matches[guard] = pd.read_parquet(path)
+        return pd.read_parquet(path)
+
+    changes = ("none", "one-time", "payee")
+    matches = {(g, c): cluster_and_match(g, c) for g in (True, False) for c in changes}
     ads, _ = read_ads(market / "ads.parquet")
     emb = embed_ads(args.model, ads["text"].fillna("").astype(str).tolist(), out / "embeddings.npy")
     none = {c: [[] for _ in range(len(ads))] for c in ("phones", "emails", "handles")}
     no_ids = ads.assign(**none)
     thr = calibrated_threshold(args.model, args.fpr)
-    m = matches[True]
+    m = matches[True, args.change]
     table = []
 
     def row(name, frame, e, mt, method="guarded", t=thr, fpr=args.fpr):
@@ -211,32 +231,58 @@ def quality(args: argparse.Namespace) -> None:
             sweep.append(r)
         print(markdown(sweep))
 
-    # CoinJoin guard: payment edges that join two different true owners, with and without it
+    # CoinJoin guard: payment edges that join two different true owners, with and without it,
+    # for each change rule; "through the exchange" = both ads paid from the exchange's hot wallet
+    # (the simulator's truth), a false merge the guard cannot see.
     owner = ads.set_index(ads["ad_id"].astype(str))["true_owner"].astype(str)
+    via = pd.read_parquet(src / "truth_ad_tx.parquet", columns=["ad_id", "paid_via", "wallet_id"])
+    exchange = set(via.loc[via["paid_via"] == "exchange", "ad_id"].astype(str))
+    ids = ads["ad_id"].astype(str).to_numpy()
     guard_rows = []
-    for guard in (True, False):
-        res = run_link(no_ids, None, None, matches=matches[guard], report=False)
+    configs = [(c, g, "") for c in changes for g in (True, False)]
+    # Oracle (upper bound, uses the truth): the exchange-paid ads' payments join nothing, as if
+    # link recognised the exchange's cluster as a service and skipped it.
+    configs += [("payee", g, "exchange payments dropped (oracle)") for g in (True, False)]
+    for change, guard, note in configs:
+        mt = matches[guard, change]
+        if note:
+            mt = mt.assign(
+                payer_cluster_id=mt["payer_cluster_id"].where(~mt["ad_id"].isin(exchange))
+            )
+        res = run_link(no_ids, None, None, matches=mt, report=False)
         e = res.edges
-        ids = ads["ad_id"].astype(str).to_numpy()
-        cross = (
-            owner.reindex(ids[e["i"]]).to_numpy() != owner.reindex(ids[e["j"]]).to_numpy()
-        ).sum()
-        fused = row("fused", ads, emb, matches[guard])
+        a, b = ids[e["i"]], ids[e["j"]]
+        cross = owner.reindex(a).to_numpy() != owner.reindex(b).to_numpy()
+        through = cross & np.isin(a, list(exchange)) & np.isin(b, list(exchange))
+        pay = row("payments only", no_ids, None, mt)
+        fused = row("fused", ads, emb, mt)
         lab = pd.Series(res.labels)
         mixed = ads["true_owner"].astype(str).groupby(lab.to_numpy()).nunique()
+        in_mixed = ads["true_owner"].astype(str)[lab.isin(mixed.index[mixed > 1]).to_numpy()]
+        # how many payer clusters one owner's wallet splits into (uniquely matched payments)
+        paid = mt[mt["match_status"] == "unique"].merge(via, on="ad_id")
+        paid = paid[paid["paid_via"] == "own_wallet"]
+        split = paid.groupby("wallet_id")["payer_cluster_id"].nunique().mean()
         guard_rows.append(
             {
+                "change rule": change + (f", {note}" if note else ""),
                 "CoinJoin guard": "on" if guard else "off",
+                "largest cluster": largest[guard, change],
+                "payer clusters per paying wallet": round(float(split), 2),
                 "payment edges": len(e),
-                "edges joining 2 owners": int(cross),
+                "edges joining 2 owners": int(cross.sum()),
+                "of them through the exchange": int(through.sum()),
                 "payment groups with 2+ owners": int((mixed > 1).sum()),
+                "owners (ads) in them": f"{in_mixed.nunique()} ({len(in_mixed)})",
                 "largest payment group": int(lab.value_counts().max()),
-                "payments-only B-cubed P": row("payments only", no_ids, None, matches[guard])[
-                    "B-cubed P"
-                ],
+                "payments-only B-cubed P": pay["B-cubed P"],
+                "payments-only B-cubed F1": pay["B-cubed F1"],
+                "fused B-cubed P": fused["B-cubed P"],
                 "fused B-cubed F1": fused["B-cubed F1"],
+                "fused ARI": fused["ARI"],
             }
         )
+        print(json.dumps(guard_rows[-1]), flush=True)
     print(markdown(guard_rows))
 
 
@@ -260,6 +306,12 @@ def main() -> None:
     q.add_argument("--out", help="work folder (chain tables, matches, embeddings cache)")
     q.add_argument("--fpr", type=float, default=0.01)
     q.add_argument("-k", type=int, default=20)
+    q.add_argument(
+        "--change",
+        choices=("none", "one-time", "payee"),
+        default="none",
+        help="change rule for the main tables' payments (the guard table measures all three)",
+    )
     q.set_defaults(func=quality)
     args = ap.parse_args()
     args.func(args)
