@@ -225,20 +225,37 @@ class Hybrid:
             )
         return self._cache[1]
 
-    def prime(self, texts: list[str], embeddings: np.ndarray) -> None:
-        """Use ``embeddings`` (the base model's rows for ``texts``) instead of embedding again."""
+    def _from_embeddings(self, texts: list[str], embeddings: np.ndarray) -> dict[str, Any]:
         emb = np.asarray(embeddings, dtype=np.float32)
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        self._cache = (
-            hash(tuple(texts)),
-            {"emb": emb, "tfidf": self.tfidf.embed(texts), "pairs": PairFeatures(texts)},
-        )
+        return {"emb": emb, "tfidf": self.tfidf.embed(texts), "pairs": PairFeatures(texts)}
 
-    def features(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    def prime(self, texts: list[str], embeddings: np.ndarray) -> None:
+        """Use ``embeddings`` (the base model's rows for ``texts``) instead of embedding again."""
+        self._cache = (hash(tuple(texts)), self._from_embeddings(texts, embeddings))
+
+    def score_embedded(
+        self, texts: list[str], embeddings: np.ndarray, i: np.ndarray, j: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`score_pairs` from embeddings the caller already has; touches no shared cache
+        (safe from several threads, as the HTTP service calls it)."""
+        if self.combiner is None:
+            raise RuntimeError("the hybrid scorer must be fitted first")
+        x = self.features(texts, i, j, prepared=self._from_embeddings(texts, embeddings))
+        return self.combiner.proba(x)
+
+    def features(
+        self,
+        texts: list[str],
+        i: np.ndarray,
+        j: np.ndarray,
+        *,
+        prepared: dict[str, Any] | None = None,
+    ) -> np.ndarray:
         """The ``(len(i), 3)`` matrix of :data:`FEATURES` for pairs ``(i, j)`` of ``texts``."""
         if self.pairwise is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
-        p = self._prepared(texts)
+        p = prepared if prepared is not None else self._prepared(texts)
         i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
         out = np.empty((len(i), 3), dtype=np.float64)
         chunk = 50_000

@@ -5,7 +5,7 @@ endpoint                    answer
 ==========================  ===============================================================
 ``GET /health``             ``{"status": "ok", "model", "dimension", "backend", ...}``
 ``POST /embed``             ``{"texts": [...]}`` -> ``{"embeddings": [[...]], "model", "dimension"}``
-``POST /same-owner``        ``{"a", "b", "fpr"?}`` -> ``{"score", "decision", "threshold", "fpr", "model"}``
+``POST /same-owner``        ``{"a", "b", "fpr"?}`` -> ``{"score", "score_kind", "decision", "threshold", "fpr", "model"}``
 ==========================  ===============================================================
 
 Errors are JSON ``{"detail": "..."}`` and never echo the submitted text (ads carry phone
@@ -30,6 +30,7 @@ import asyncio
 import hmac
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -178,6 +179,11 @@ def create_app(
             "thresholds": [
                 {"fpr": f, "threshold": t} for f, t in sorted(encoder.thresholds.items())
             ],
+            "same_owner_score": "hybrid" if getattr(encoder, "hybrid", None) else "cosine",
+            "hybrid_thresholds": [
+                {"fpr": f, "threshold": t}
+                for f, t in sorted((getattr(encoder, "hybrid_thresholds", None) or {}).items())
+            ],
             "limits": {"max_texts": max_texts, "max_chars": max_chars},
         }
 
@@ -195,18 +201,27 @@ def create_app(
     async def same_owner(req: SameOwnerRequest) -> dict[str, Any]:
         check_texts([req.a, req.b])
         fpr = default_fpr if req.fpr is None else req.fpr
-        if not encoder.thresholds:
+        hybrid = getattr(encoder, "hybrid", None)
+        thresholds = encoder.hybrid_thresholds if hybrid is not None else encoder.thresholds
+        if not thresholds:
             raise _Reject(409, "this model has no calibrated threshold (export it with --data)")
-        match = [f for f in encoder.thresholds if abs(f - fpr) < 1e-12]
+        match = [f for f in thresholds if abs(f - fpr) < 1e-12]
         if not match:
-            known = ", ".join(f"{f:g}" for f in sorted(encoder.thresholds))
+            known = ", ".join(f"{f:g}" for f in sorted(thresholds))
             raise _Reject(422, f"no threshold calibrated for fpr {fpr:g} (have: {known})")
-        threshold = encoder.thresholds[match[0]]
+        threshold = thresholds[match[0]]
         emb = await run_model([req.a, req.b])
-        score = float(emb[0] @ emb[1])
+        if hybrid is not None:  # cosine + char n-grams + pairwise features (hybrid.json)
+            pair = np.array([0]), np.array([1])
+            score = float(
+                (await run_in_threadpool(hybrid.score_embedded, [req.a, req.b], emb, *pair))[0]
+            )
+        else:
+            score = float(emb[0] @ emb[1])
         return {
             "model": encoder.model_id,
             "score": score,
+            "score_kind": "hybrid" if hybrid is not None else "cosine",
             "decision": score >= threshold,
             "threshold": threshold,
             "fpr": match[0],
