@@ -9,6 +9,13 @@ What it computes
     nothing, and neither do payments whose inputs span several wallet clusters: both are
     returned separately (with ``why``) so the analyst sees them.
 
+Limits
+    A payer cluster is taken to be one owner, with no cap on how many ads it joins. That fails
+    for a service's wallet: on the simulated marketplace the exchange's hot wallet paid for 35
+    owners' ads, which this joins into one group, whatever the CoinJoin guard does. How many
+    ads are joined depends on the clustering: without a change rule a wallet's payments fall
+    into several clusters (``chain.change``; measured in docs/RESULTS.md, "CoinJoin guard").
+
 Requires
     The output of ``adowner chain match``: one row an ad with ``ad_id``, ``match_status``
     (unique/ambiguous/none), the chosen ``txid`` and the payer's wallet cluster id; and where
