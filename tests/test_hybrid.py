@@ -159,3 +159,11 @@ def test_calibrate_uses_held_out_scores(splits):
     i, j, y = sample_pairs(df["owner"].to_numpy(), df["dup_group"].to_numpy(), neg_ratio=20)
     s = h.score_pairs(df["text"].tolist(), i, j)
     assert (s[y == 0] >= cal["thresholds"][0]["threshold"]).mean() < 0.15
+
+
+def test_compare_keeps_a_model_and_its_hybrid_apart():
+    from adowner.evaluation.compare import model_slug
+
+    ckpt = "runs/minilm-agora-v2/checkpoints/best.ckpt"
+    assert model_slug(f"hybrid:{ckpt}") == "hybrid-" + model_slug(ckpt)
+    assert model_slug(ckpt) != model_slug("runs/minilm-agora/checkpoints/best.ckpt")
