@@ -49,3 +49,34 @@ def test_payee_rule_joins_more_payments_and_guard_keeps_owners_apart():
     assert cross_none_on == 0
     assert cross_payee_on == 0
     assert cross_payee_off > 0  # CoinJoins merge owners' wallets once change links join them
+
+
+def test_cluster_cli_payee_change_matches_the_library(tmp_path):
+    import json
+
+    from adowner.cli import main
+
+    s = simulated()
+    site_file = s["sim"] / "site_addresses.txt"
+    out = tmp_path / "clusters.parquet"
+    rc = main(["chain", "cluster", str(s["chain"]), "--out", str(out),
+               "--payee-change", str(site_file)])  # fmt: skip
+    assert rc == 0
+    stats = json.loads(out.with_suffix(".json").read_text())
+    assert stats["payee_change_links"] > 0
+    plain = pd.read_parquet(s["root"] / "clusters.parquet")
+    merged = pd.read_parquet(out)
+    assert merged["cluster_id"].nunique() < plain["cluster_id"].nunique()
+    assert stats["clusters"] == merged["cluster_id"].nunique()
+    # the same as the library path that `adowner link` uses
+    inputs, outputs = load_tables(s["chain"])
+    cl, skipped, _ = cluster_tables(inputs, outputs, coinjoin_guard=True)
+    lib = merge_change(
+        cl,
+        payee_change_edges(
+            inputs, outputs, set(skipped["txid"]), set(M.read_address_list(site_file))
+        ),
+    )
+    a = merged.set_index("address")["cluster_id"].sort_index()
+    b = lib.set_index("address")["cluster_id"].sort_index()
+    assert a.equals(b)

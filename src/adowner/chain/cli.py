@@ -57,6 +57,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="add one-time change links (off by default: can create super-clusters)",
     )
+    p.add_argument(
+        "--payee-change",
+        type=Path,
+        metavar="SITE_ADDRESSES",
+        help="known-payee change rule: in a two-output payment to one of these addresses (one a "
+        "line), the other output is the payer's change and joins the payer's cluster",
+    )
     p.add_argument("--spark-master", default="local[*]", help="Spark master (default local[*])")
     p.set_defaults(func=_cluster)
 
@@ -126,6 +133,7 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _cluster(args: argparse.Namespace) -> int:
     from adowner.chain.cluster import cluster_dir
+    from adowner.chain.match import read_address_list
 
     spark = None
     if args.engine == "spark":
@@ -139,6 +147,7 @@ def _cluster(args: argparse.Namespace) -> int:
         coinjoin_guard=not args.no_coinjoin_guard,
         change_heuristic=args.change_heuristic,
         spark=spark,
+        payees=set(read_address_list(args.payee_change)) if args.payee_change else None,
     )
     print(json.dumps(stats, indent=2))
     return 0

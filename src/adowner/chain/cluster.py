@@ -40,7 +40,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from adowner._io import write_json, write_parquet
-from adowner.chain.change import change_edges
+from adowner.chain.change import change_edges, merge_change, payee_change_edges
 from adowner.chain.coinjoin import (
     SEGWIT_TYPES,
     coinjoin_rule,
@@ -200,6 +200,27 @@ def cluster_tables(
     return clusters, skipped, stats
 
 
+def with_payee_change(
+    clusters: pd.DataFrame,
+    skipped: pd.DataFrame,
+    stats: dict[str, Any],
+    inputs: pd.DataFrame,
+    outputs: pd.DataFrame,
+    payees: set[str],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``clusters`` merged along known-payee change links; ``stats`` updated to match."""
+    edges = payee_change_edges(inputs, outputs, set(skipped["txid"]), payees)
+    merged = merge_change(clusters, edges)
+    sizes = merged["cluster_id"].value_counts()
+    stats = {
+        **stats,
+        "payee_change_links": len(edges),
+        "clusters": len(sizes),
+        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+    }
+    return merged, stats
+
+
 def cluster_dir(
     chain_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -208,8 +229,14 @@ def cluster_dir(
     coinjoin_guard: bool = True,
     change_heuristic: bool = False,
     spark: Any = None,
+    payees: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Cluster an ingest folder's addresses into ``out`` (+ skipped list and summary)."""
+    """Cluster an ingest folder's addresses into ``out`` (+ skipped list and summary).
+
+    ``payees`` (the site's payment addresses) adds the known-payee change rule
+    (:func:`adowner.chain.change.payee_change_edges`): in a two-output payment to the site, the
+    other output is the payer's change and joins the payer's cluster.
+    """
     t0 = time.perf_counter()
     inputs, outputs = load_tables(chain_dir)
     clusters, skipped, stats = cluster_tables(
@@ -220,6 +247,8 @@ def cluster_dir(
         change_heuristic=change_heuristic,
         spark=spark,
     )
+    if payees:
+        clusters, stats = with_payee_change(clusters, skipped, stats, inputs, outputs, payees)
     out = Path(out)
     write_parquet(clusters, out)
     write_parquet(skipped, out.with_name(f"{out.stem}_skipped.parquet"))

@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="text threshold (cosine, or hybrid probability); overrides the calibrated one",
     )
     p.add_argument(
+        "--no-payee-change",
+        action="store_true",
+        help="cluster the chain without the known-payee change rule (on by default with --chain)",
+    )
+    p.add_argument(
         "--text-score",
         default="auto",
         choices=("auto", "cosine", "hybrid"),
@@ -99,6 +104,7 @@ def _link(args: argparse.Namespace) -> int:
         fpr=args.fpr,
         threshold=args.threshold,
         text_score=args.text_score,
+        payee_change=not args.no_payee_change,
         k=args.neighbours,
         method=args.method,
         min_density=args.min_density,

@@ -400,14 +400,18 @@ def match_payments(
     clusters: str | Path | None = None,
     *,
     coinjoin_guard: bool = True,
+    payee_change: bool = True,
 ) -> Path:
     """Match ads to payments with ``chain.match`` (clustering the chain first unless ``clusters``).
 
-    Writes ``out/matches.parquet`` (and ``out/clusters.parquet`` when it clustered); returns the
-    matches path.
+    When it clusters, the known-payee change rule is on unless ``payee_change=False``: the site's
+    addresses are known, so in a two-output payment to the site the other output is the payer's
+    change (``chain.change.payee_change_edges``; on the simulated marketplace it lifts fused
+    B-cubed F1 from 0.661 to 0.813, docs/RESULTS.md). Writes ``out/matches.parquet`` (and
+    ``out/clusters.parquet`` when it clustered); returns the matches path.
     """
     from adowner.chain import match as M
-    from adowner.chain.cluster import cluster_tables, load_tables
+    from adowner.chain.cluster import cluster_tables, load_tables, with_payee_change
     from adowner.chain.rates import read_rates
 
     if rates is None or site_addresses is None:
@@ -416,7 +420,10 @@ def match_payments(
     if clusters is not None:
         cl = pd.read_parquet(clusters, columns=["address", "cluster_id"])
     else:
-        cl = cluster_tables(inputs, outputs, coinjoin_guard=coinjoin_guard)[0]
+        cl, skipped, stats = cluster_tables(inputs, outputs, coinjoin_guard=coinjoin_guard)
+        if payee_change:
+            payees = set(M.read_address_list(site_addresses))
+            cl, stats = with_payee_change(cl, skipped, stats, inputs, outputs, payees)
         write_parquet(cl, out / "clusters.parquet")
     payments = M.payments_to_site(chain, M.read_address_list(site_addresses))
     matches = M.match_ads(M.read_ads(ads), payments, read_rates(rates), inputs=inputs, clusters=cl)
@@ -446,6 +453,7 @@ def link_command(
     top: int = 50,
     eval_owners: set[str] | None = None,
     text_score: str = "auto",
+    payee_change: bool = True,
 ) -> dict[str, Any]:
     """``adowner link``: read, embed, link and write everything into ``out``; return the summary.
 
@@ -475,7 +483,11 @@ def link_command(
     if matches is not None:
         match_table = read_matches(matches)
     elif chain is not None:
-        match_table = read_matches(match_payments(ads, chain, rates, site_addresses, out, clusters))
+        match_table = read_matches(
+            match_payments(
+                ads, chain, rates, site_addresses, out, clusters, payee_change=payee_change
+            )
+        )
     log.info("embedding %d ads with %s", len(frame), model)
     t0 = time.perf_counter()
     emb = embed_ads(model, frame["text"].fillna("").astype(str).tolist(), out / "embeddings.npy")

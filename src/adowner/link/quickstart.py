@@ -11,7 +11,8 @@ step  name          what                                                        
 4     compare       the model and its hybrid score vs the baselines, held-out   ``compare/``
 5     export        model folder, thresholds and hybrid score fitted on val     ``model/``
 6     ingest        chain tables from the simulated node's JSON + mempool log   ``chain/``
-7     cluster       wallet clusters (common input, CoinJoin guard)              ``chain/clusters.parquet``
+7     cluster       wallet clusters (common input, CoinJoin guard, known-payee  ``chain/clusters.parquet``
+                    change rule)
 8     match         ads ↔ payments                                              ``matches.parquet``
 9     link          owner groups, evidence, indicators, report                  ``link/``
 ====  ============  ==========================================================  ==============
@@ -137,8 +138,11 @@ def step_ingest(p: Paths) -> dict[str, Any]:
 
 def step_cluster(p: Paths) -> dict[str, Any]:
     from adowner.chain.cluster import cluster_dir
+    from adowner.chain.match import read_address_list
 
-    return cluster_dir(p.chain, p.clusters)
+    # the site's addresses are known: the known-payee change rule joins payers' change
+    payees = set(read_address_list(p.market / "chain" / "site_addresses.txt"))
+    return cluster_dir(p.chain, p.clusters, payees=payees)
 
 
 def step_match(p: Paths) -> dict[str, Any]:
