@@ -216,6 +216,7 @@ def test_export_hybrid_is_json_and_drives_same_owner(tiny_backbone, tmp_path: Pa
     cfg = json.loads((out / "adowner.json").read_text())
     assert cfg["hybrid"]["file"] == "hybrid.json"
     assert [t["fpr"] for t in cfg["hybrid"]["thresholds"]] == [0.01, 0.001]
+    assert "Hybrid same-owner score" in (out / "README.md").read_text()
     state = json.loads((out / "hybrid.json").read_text())  # plain JSON, no pickle
     assert state["features"] == ["cosine", "char", "pairwise"]
     enc = load(out)

@@ -163,6 +163,34 @@ def front_matter(config: dict[str, Any], own: dict[str, Any] | None, dataset: st
     return yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip()
 
 
+def hybrid_section(hybrid: dict[str, Any] | None) -> str:
+    """The card's paragraph on ``hybrid.json`` (empty when the export has none)."""
+    if not hybrid:
+        return ""
+    weights = ", ".join(
+        f"{f} {w:+.2f}"
+        for f, w in zip(hybrid.get("features", []), hybrid.get("weights", []), strict=False)
+    )
+    rows = "\n".join(
+        f"| {t['fpr']:.2%} | {t['threshold']:.4f} | {t['tpr']:.3f} | {t['achieved_fpr']:.4%} |"
+        for t in hybrid.get("thresholds", [])
+    )
+    cal = hybrid.get("calibration", {})
+    pairs = cal.get("pairs", {})
+    return (
+        "### Hybrid same-owner score (`hybrid.json`)\n\n"
+        "`adowner.load(DIR).same_owner` and the HTTP service's `/same-owner` use a hybrid score: "
+        "the cosine above, the cosine of character 2-5-gram TF-IDF rows and the log-odds of the "
+        "pairwise classifier of Portnoff et al. (KDD 2017), both fitted on the train split, "
+        "combined by a logistic regression fitted on the validation owners (standardised "
+        f"weights: {weights}). Its thresholds are on the probability, from out-of-fold scores "
+        f"({pairs.get('positive', 0):,} same-owner and {pairs.get('negative', 0):,} different-owner "
+        f"held-out pairs, ROC AUC {cal.get('roc_auc', float('nan')):.3f}):\n\n"
+        "| target FPR | probability threshold | TPR at it (held-out val folds) | achieved FPR |\n"
+        f"|---|---|---|---|\n{rows}\n"
+    )
+
+
 def render_card(
     config: dict[str, Any],
     *,
@@ -226,6 +254,7 @@ def render_card(
             else "no validation data was given"
         ),
         "threshold_rows": rows_md,
+        "hybrid_section": hybrid_section(config.get("hybrid")),
         "training_data": training_data or DEFAULT_TRAINING_DATA,
         "results": results,
         "domain": domain or dataset,
