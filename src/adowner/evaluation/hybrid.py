@@ -109,7 +109,7 @@ class Hybrid:
             "hybrid: ranks the union of each query's top-k ads by embedding and by TF-IDF; "
             "the combiner is fitted on validation owners"
         ]
-        self._cache: tuple[int, dict[str, Any]] | None = None
+        self._cache: dict[int, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ fitting
     def fit(self, train_df: Any, val_df: Any = None) -> None:
@@ -215,15 +215,15 @@ class Hybrid:
 
     # ------------------------------------------------------------------ scoring
     def _prepared(self, texts: list[str]) -> dict[str, Any]:
+        """Per-ad inputs of the features for one list of texts; the last two lists are kept
+        (evaluation scores test, then val for the grouping threshold, after fitting on val)."""
         key = hash(tuple(texts))
-        if self._cache is None or self._cache[0] != key:
+        if key not in self._cache:
             emb = np.asarray(self.base.embed(texts), dtype=np.float32)
-            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-            self._cache = (
-                key,
-                {"emb": emb, "tfidf": self.tfidf.embed(texts), "pairs": PairFeatures(texts)},
-            )
-        return self._cache[1]
+            while len(self._cache) >= 2:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = self._from_embeddings(texts, emb)
+        return self._cache[key]
 
     def _from_embeddings(self, texts: list[str], embeddings: np.ndarray) -> dict[str, Any]:
         emb = np.asarray(embeddings, dtype=np.float32)
@@ -232,7 +232,7 @@ class Hybrid:
 
     def prime(self, texts: list[str], embeddings: np.ndarray) -> None:
         """Use ``embeddings`` (the base model's rows for ``texts``) instead of embedding again."""
-        self._cache = (hash(tuple(texts)), self._from_embeddings(texts, embeddings))
+        self._cache = {hash(tuple(texts)): self._from_embeddings(texts, embeddings)}
 
     def score_embedded(
         self, texts: list[str], embeddings: np.ndarray, i: np.ndarray, j: np.ndarray
