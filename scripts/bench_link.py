@@ -139,6 +139,7 @@ def quality(args: argparse.Namespace) -> None:
     from adowner.link.pipeline import (
         calibrated_threshold,
         embed_ads,
+        hybrid_threshold,
         match_payments,
         read_ads,
         run_link,
@@ -181,11 +182,24 @@ def quality(args: argparse.Namespace) -> None:
     emb = embed_ads(args.model, ads["text"].fillna("").astype(str).tolist(), out / "embeddings.npy")
     none = {c: [[] for _ in range(len(ads))] for c in ("phones", "emails", "handles")}
     no_ids = ads.assign(**none)
-    thr = calibrated_threshold(args.model, args.fpr)
+    texts = ads["text"].fillna("").astype(str).tolist()
+    hybrid = None
+    if args.text_score != "cosine" and (Path(args.model) / "hybrid.json").is_file():
+        import adowner
+
+        hybrid = adowner.load(args.model).hybrid  # cosine + char n-grams + pairwise features
+        hybrid.prime(texts, emb)
+    elif args.text_score == "hybrid":
+        raise SystemExit(f"{args.model} has no hybrid.json (export with --hybrid)")
+    rescore = (lambda i, j: hybrid.score_pairs(texts, i, j)) if hybrid is not None else None
+    if hybrid is not None:
+        thr = hybrid_threshold(args.model, args.fpr)
+    else:
+        thr = calibrated_threshold(args.model, args.fpr)
     m = matches[True, args.change]
     table = []
 
-    def row(name, frame, e, mt, method="guarded", t=thr, fpr=args.fpr):
+    def row(name, frame, e, mt, method="guarded", t=thr, fpr=args.fpr, min_density=0.1):
         res = run_link(
             frame,
             e,
@@ -193,7 +207,9 @@ def quality(args: argparse.Namespace) -> None:
             matches=mt,
             k=args.k,
             method=method,
+            min_density=min_density,
             report=False,
+            rescore=rescore if e is not None else None,
         )
         met = res.summary["metrics_vs_true_owner"]
         return {
@@ -214,9 +230,19 @@ def quality(args: argparse.Namespace) -> None:
     table.append(row("fused", ads, emb, m, method="mutual-components"))
     table.append(row("fused", ads, emb, m, method="components"))
     print(
-        f"ads {len(ads)}, true owners {ads['true_owner'].nunique()}, threshold {thr:.4f} at FPR {args.fpr}"
+        f"ads {len(ads)}, true owners {ads['true_owner'].nunique()}, "
+        f"text score {'hybrid' if hybrid is not None else 'cosine'}, "
+        f"threshold {thr:.4f} at FPR {args.fpr}, payments: change rule {args.change}"
     )
     print(markdown(table))
+
+    # the guarded grouping's one setting: how dense text links between two groups must be
+    dens = []
+    for d in (0.0, 0.05, 0.1, 0.2, 0.3, 0.5):
+        r = row("fused", ads, emb, m, min_density=d)
+        r["min density"] = d
+        dens.append(r)
+    print(markdown(dens))
 
     # FPR sweep: thresholds calibrated like the export's, on the prepared validation split
     sweep = []
@@ -224,7 +250,11 @@ def quality(args: argparse.Namespace) -> None:
         val, _ = read_ads(args.val)
         vemb = embed_ads(args.model, val["text"].fillna("").astype(str).tolist(), out / "val.npy")
         fprs = (0.05, 0.02, 0.01, 0.005, 0.001)
-        cal = calibrate(vemb, val["owner"].astype(str).to_numpy(), fprs=fprs)
+        if hybrid is not None:  # the hybrid's own thresholds, from held-out val folds
+            vdf = pd.read_parquet(args.val)
+            cal = hybrid.calibrate(vdf, fprs=fprs)
+        else:
+            cal = calibrate(vemb, val["owner"].astype(str).to_numpy(), fprs=fprs)
         for t in cal["thresholds"]:
             r = row("fused", ads, emb, m, t=t["threshold"], fpr=t["fpr"])
             r["threshold"] = round(t["threshold"], 4)
@@ -309,8 +339,15 @@ def main() -> None:
     q.add_argument(
         "--change",
         choices=("none", "one-time", "payee"),
-        default="none",
-        help="change rule for the main tables' payments (the guard table measures all three)",
+        default="payee",
+        help="change rule for the main tables' payments (default payee, as `adowner link`; "
+        "the guard table measures all three)",
+    )
+    q.add_argument(
+        "--text-score",
+        choices=("auto", "cosine", "hybrid"),
+        default="auto",
+        help="text candidates scored by the folder's hybrid.json (auto: where there is one)",
     )
     q.set_defaults(func=quality)
     args = ap.parse_args()
