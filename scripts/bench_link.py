@@ -7,6 +7,8 @@ embedding throughput is benchmarked separately by the export part. Guarded group
 connected components run on the same edges in the same process.
 
     nice -n 10 python scripts/bench_link.py speed --sizes 10000 30000 100000
+    # with the hybrid text score (text candidates re-scored; real ad texts, cycled):
+    python scripts/bench_link.py speed --hybrid runs/qs-hybrid/model --texts runs/sim-b/ads.parquet
 
 ``quality``: on a simulated marketplace whose owners the model never saw, B-cubed F1 and ARI
 of the groups vs ``true_owner`` for fused vs text-only, payments-only and identifiers-only
@@ -91,13 +93,38 @@ def speed(args: argparse.Namespace) -> None:
 
     from adowner.link.pipeline import build_edges, form_groups, run_link
 
+    hybrid, pool = None, None
+    if args.hybrid:  # real ad texts, so that the hybrid's character features cost what they do
+        import adowner
+
+        hybrid = adowner.load(args.hybrid).hybrid
+        if hybrid is None:
+            raise SystemExit(f"{args.hybrid} has no hybrid.json (export with --hybrid)")
+        pool = pd.read_parquet(args.texts, columns=["text"])["text"].astype(str).tolist()
     rows = []
     for n in args.sizes:
         ads, emb, matches = synthetic(n)
         thr = args.threshold
+        rescore = None
+        if hybrid is not None:
+            # the pool's ads in turn, each with its row number so no two texts are equal
+            texts = [f"{pool[i % len(pool)]} {i}" for i in range(n)]
+            ads["text"] = texts
+            hybrid.prime(texts, emb)
+            rescore = lambda i, j, t=texts: hybrid.score_pairs(t, i, j)  # noqa: E731
+            thr = args.hybrid_threshold
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            res = run_link(ads, emb, thr, matches=matches, out=tmp, k=args.k, report_top=args.top)
+            res = run_link(
+                ads,
+                emb,
+                thr,
+                matches=matches,
+                out=tmp,
+                k=args.k,
+                report_top=args.top,
+                rescore=rescore,
+            )
             total = time.perf_counter() - t0
         edges, _ = build_edges(ads, emb, thr, matches=matches, k=args.k, mutual=False)
         t1 = time.perf_counter()
@@ -326,6 +353,9 @@ def main() -> None:
     s.add_argument("--threshold", type=float, default=0.35)
     s.add_argument("-k", type=int, default=20)
     s.add_argument("--top", type=int, default=50)
+    s.add_argument("--hybrid", help="model folder with hybrid.json: re-score text candidates")
+    s.add_argument("--texts", help="Parquet with a text column (real ads) for --hybrid")
+    s.add_argument("--hybrid-threshold", type=float, default=0.5)
     s.set_defaults(func=speed)
     q = sub.add_parser("quality")
     q.add_argument(
