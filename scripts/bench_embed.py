@@ -102,6 +102,20 @@ def export_minilm(out: Path) -> Path:
     return out
 
 
+def load_side(folder: Path, spec: str):
+    """``onnx`` / ``torch`` with the loader's defaults, or ``BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS``
+    (e.g. ``onnx:4096:64:1``, the settings before the 2026-11-29 tuning) to compare settings."""
+    import adowner
+
+    backend, *rest = spec.split(":")
+    if not rest:
+        return adowner.load(folder, backend=backend)
+    budget, batch, workers = (int(x) for x in rest)
+    return adowner.load(
+        folder, backend=backend, token_budget=budget, max_batch=batch, workers=workers
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,7 +126,11 @@ def main() -> None:
     )
     ap.add_argument("--n", type=int, default=512, help="texts per round")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--backends", default="onnx,torch")
+    ap.add_argument(
+        "--backends",
+        default="onnx,torch",
+        help="comma-separated: onnx, torch, or BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", help="write the figures as JSON here")
     args = ap.parse_args()
@@ -120,8 +138,6 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
-
-    import adowner
 
     hf_logging.disable_progress_bar()
     tmp = None
@@ -137,7 +153,7 @@ def main() -> None:
     else:
         texts = file_texts(Path(args.texts), args.n, args.seed)
 
-    encoders = {b: adowner.load(folder, backend=b) for b in args.backends.split(",")}
+    encoders = {b: load_side(folder, b) for b in args.backends.split(",")}
     first = next(iter(encoders.values()))
     normalized = first.normalize(texts)
     lengths = np.array([len(first.tokenizer.encode(t).ids) for t in normalized])
@@ -159,8 +175,11 @@ def main() -> None:
         **{f"adowner-{b}": [] for b in encoders},
     }
     min_cos: dict[str, float] = {}
+    loads: list[float] = []
+    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     for r in range(args.rounds):
         load = os.getloadavg()[0]
+        loads.append(load)
         t0 = time.perf_counter()
         st.encode(normalized, batch_size=32, normalize_embeddings=True)
         rates["sentence-transformers"].append(len(texts) / (time.perf_counter() - t0))
@@ -171,7 +190,7 @@ def main() -> None:
             cos = float(np.einsum("ij,ij->i", emb, reference).min())
             min_cos[b] = min(min_cos.get(b, 1.0), cos)
         print(
-            f"round {r + 1} (load {load:.1f}): "
+            f"round {r + 1} (1-min load {load:.2f} at its start): "
             + ", ".join(f"{k} {v[-1]:.1f}/s" for k, v in rates.items())
         )
 
@@ -186,6 +205,12 @@ def main() -> None:
         "ads_per_s": {k: [round(x, 2) for x in v] for k, v in rates.items()},
         "ratio": {},
         "min_cosine_vs_fp32": min_cos,
+        "started": started,
+        "load_1min_at_round_start": [round(x, 2) for x in loads],
+        "settings": {
+            b: {"workers": e.workers, "token_budget": e.token_budget, "max_batch": e.max_batch}
+            for b, e in encoders.items()
+        },
     }
     for b in encoders:
         ratio = np.array(rates[f"adowner-{b}"]) / st_rates

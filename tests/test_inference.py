@@ -52,6 +52,21 @@ def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], bac
     assert cosines(together[:12], alone).min() >= 0.9999
 
 
+def test_parallel_streams_give_each_ad_its_own_embedding(folder: Path, texts: list[str]) -> None:
+    """Batches run on several ONNX Runtime streams at once land in the right rows."""
+    mixed = texts + texts[:7]  # repeats: embedded once, copied to each row
+    one = adowner.load(folder, backend="onnx", threads=1, token_budget=200, max_batch=4)
+    two = adowner.load(folder, backend="onnx", threads=2, token_budget=200, max_batch=4)
+    assert (one.workers, two.workers) == (1, 2)
+    sequential, parallel = one.embed(mixed), two.embed(mixed)
+    assert cosines(parallel, sequential).min() >= 0.9999
+    np.testing.assert_array_equal(parallel[len(texts) :], parallel[:7])
+    alone = np.stack([one.embed([t])[0] for t in texts])  # every row is its own ad's
+    assert cosines(parallel[: len(texts)], alone).min() >= 0.9999
+    assert adowner.load(folder, backend="onnx", threads=1, workers=4).workers == 1
+    assert adowner.load(folder, backend="torch", threads=2).workers == 1
+
+
 def test_matches_training_encoder(folder: Path, texts: list[str]) -> None:
     """The fast path equals AuthorshipEncoder.embed of the checkpoint (normalisation included)."""
     from adowner.model.checkpoint import load_encoder

@@ -16,9 +16,12 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
    ============  =================================================  =============================
 
 Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
-SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``), length-sorted batches under a
-token budget (little padding), embedding each distinct text once (reposted ads), fixed
-intra-op threads and ``torch.inference_mode``; figures are in ``docs/BENCHMARKS.md``
+SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``); small length-sorted batches
+(at most ``token_budget`` = 1,024 padded word pieces and 16 ads, so a batch's activations stay
+in a core's cache and there is little padding); one single-threaded ONNX Runtime stream per
+core (``workers``), each core on its own batches, instead of every core splitting each matrix
+product; and embedding each distinct text once (reposted ads). The network stays fp32: the
+embeddings match PyTorch to cosine >= 0.9999. Figures are in ``docs/BENCHMARKS.md``
 (``scripts/bench_embed.py``).
 
 Example::
@@ -34,6 +37,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +153,11 @@ class Encoder:
     ``max_length``      word pieces kept per ad (longer ads are truncated)
     ``backend``         ``"onnx"`` or ``"torch"``
     ``thresholds``      ``{fpr: cosine threshold}`` calibrated on the validation split
+    ``workers``         batches run at once (ONNX: one single-threaded stream per core)
     ==================  ===================================================================
+
+    ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
+    ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads.
     """
 
     def __init__(
@@ -158,8 +166,9 @@ class Encoder:
         *,
         backend: str = "auto",
         threads: int | None = None,
-        token_budget: int = 4096,
-        max_batch: int = 64,
+        token_budget: int = 1024,
+        max_batch: int = 16,
+        workers: int | None = None,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -190,14 +199,19 @@ class Encoder:
             if not onnx_path.is_file():
                 raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
             fused = self.folder / ONNX_FUSED_NAME
+            # One single-threaded ONNX Runtime stream per core, each on its own batches, beats
+            # one stream with every core on the same batch (figures in docs/BENCHMARKS.md).
+            self.workers = max(1, min(workers or threads, threads))
             self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
-                fused if fused.is_file() else onnx_path, threads
+                fused if fused.is_file() else onnx_path, max(1, threads // self.workers)
             )
         elif backend == "torch":
+            self.workers = 1  # PyTorch's thread count is process-wide: one stream, all cores
             self._net = _TorchBackend(self.folder, threads)
         else:
             raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
         self.backend = backend
+        self._pool: ThreadPoolExecutor | None = None
         self.hybrid: Any = None
         self.hybrid_thresholds: dict[float, float] = {}
         if (self.folder / HYBRID_NAME).is_file():
@@ -256,8 +270,7 @@ class Encoder:
         batches = list(self._batches(order, lengths))
         from adowner.progress import track
 
-        emb = np.zeros((len(unique), self.dimension), dtype=np.float32)
-        for idx in track(batches, "embedding", disable=not progress):
+        def run(idx: np.ndarray) -> np.ndarray:
             width = int(lengths[idx[0]])
             ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
@@ -265,9 +278,25 @@ class Encoder:
                 n = int(lengths[k])
                 ids[row, :n] = encodings[k].ids
                 mask[row, :n] = 1
-            emb[idx] = self._net(ids, mask)
+            return self._net(ids, mask)
+
+        emb = np.zeros((len(unique), self.dimension), dtype=np.float32)
+        # ONNX Runtime releases the GIL in Session.run and a session may be run from several
+        # threads at once, so with workers > 1 the batches go to a pool of Python threads.
+        results = map(run, batches) if self.workers == 1 else self._executor().map(run, batches)
+        for idx, vectors in zip(
+            batches,
+            track(results, "embedding", total=len(batches), disable=not progress),
+            strict=True,
+        ):
+            emb[idx] = vectors
         out[:] = emb[slot]
         return out
+
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="adowner-embed")
+        return self._pool
 
     def _batches(self, order: np.ndarray, lengths: np.ndarray):
         """Cut length-sorted (longest first) indices into batches under the token budget."""
