@@ -51,6 +51,9 @@ ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BER
 HYBRID_NAME = "hybrid.json"  # optional: the hybrid same-owner score (adowner export --hybrid)
 DENSE_DIR = "2_Dense"
 DEFAULT_FPR = 0.01
+# (token budget, max ads) of a batch per backend, measured on Agora ads (docs/BENCHMARKS.md):
+# ONNX Runtime is fastest with small batches, one per core; PyTorch with wide ones on all cores.
+BATCHING = {"onnx": (1024, 16), "torch": (4096, 64)}
 
 
 def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
@@ -157,7 +160,8 @@ class Encoder:
     ==================  ===================================================================
 
     ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
-    ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads.
+    ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads (defaults per
+    backend in :data:`BATCHING`).
     """
 
     def __init__(
@@ -166,8 +170,8 @@ class Encoder:
         *,
         backend: str = "auto",
         threads: int | None = None,
-        token_budget: int = 1024,
-        max_batch: int = 16,
+        token_budget: int | None = None,
+        max_batch: int | None = None,
         workers: int | None = None,
     ) -> None:
         from tokenizers import Tokenizer
@@ -180,7 +184,6 @@ class Encoder:
         self.thresholds: dict[float, float] = {
             float(t["fpr"]): float(t["threshold"]) for t in self.config.get("thresholds") or []
         }
-        self.token_budget, self.max_batch = token_budget, max_batch
         self._normalize = build_normalizer(self.config.get("normalization"))
 
         tok_path = self.folder / "tokenizer.json"
@@ -211,6 +214,9 @@ class Encoder:
         else:
             raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
         self.backend = backend
+        default_budget, default_batch = BATCHING[backend]
+        self.token_budget = token_budget or default_budget
+        self.max_batch = max_batch or default_batch
         self._pool: ThreadPoolExecutor | None = None
         self.hybrid: Any = None
         self.hybrid_thresholds: dict[float, float] = {}
