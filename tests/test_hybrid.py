@@ -167,3 +167,12 @@ def test_compare_keeps_a_model_and_its_hybrid_apart():
     ckpt = "runs/minilm-agora-v2/checkpoints/best.ckpt"
     assert model_slug(f"hybrid:{ckpt}") == "hybrid-" + model_slug(ckpt)
     assert model_slug(ckpt) != model_slug("runs/minilm-agora/checkpoints/best.ckpt")
+
+
+def test_calibrate_falls_back_in_sample_with_few_val_owners(splits):
+    h = Hybrid(OwnerOracle(_owner_map(splits), noise=1.0))
+    few = splits["val"][splits["val"]["owner"].isin(["vaowner0", "vaowner1"])]
+    h.fit(splits["train"], few)
+    cal = h.calibrate(few, fprs=(0.01,))
+    assert "in-sample" in cal["method"]
+    assert cal["pairs"]["positive"] > 0

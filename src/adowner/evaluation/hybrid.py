@@ -187,11 +187,17 @@ class Hybrid:
         ok = ~np.isnan(scores)
         ys, ss = y[ok], scores[ok]
         n_pos, n_neg = int(ys.sum()), int((ys == 0).sum())
-        if n_pos == 0 or n_neg == 0:
-            raise InputError(
-                f"cannot calibrate the hybrid: {n_pos} same-owner and {n_neg} different-owner "
-                "held-out pairs in val (need more validation owners with 2+ ads)"
-            )
+        method = f"out-of-fold combiner scores ({folds} folds of val owners), sklearn roc_curve"
+        if n_pos == 0 or n_neg == 0:  # too few val owners for held-out folds
+            if self.combiner is None or not y.any() or y.all():
+                raise InputError(
+                    f"cannot calibrate the hybrid: {int(y.sum())} same-owner and "
+                    f"{int((y == 0).sum())} different-owner pairs in val"
+                )
+            log.warning("hybrid: too few val owners for held-out folds; thresholds in-sample")
+            ys, ss = y, self.combiner.proba(x)
+            n_pos, n_neg = int(ys.sum()), int((ys == 0).sum())
+            method = "in-sample combiner scores (too few val owners for held-out folds)"
         fpr, tpr, thr = roc_curve(ys, ss, drop_intermediate=False)
         thresholds = []
         for target in fprs:
@@ -210,7 +216,7 @@ class Hybrid:
             "thresholds": thresholds,
             "pairs": {"positive": n_pos, "negative": n_neg, "folds": folds, "seed": self.seed},
             "roc_auc": float(roc_auc_score(ys, ss)),
-            "method": f"out-of-fold combiner scores ({folds} folds of val owners), sklearn roc_curve",
+            "method": method,
         }
 
     # ------------------------------------------------------------------ scoring

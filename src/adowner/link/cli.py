@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     q.add_argument("--out", required=True, help="output folder")
     q.add_argument(
-        "--owners", type=int, default=300, help="owners in the marketplace (default 300)"
+        "--owners", type=int, default=500, help="owners in the marketplace (default 500)"
     )
     q.add_argument("--seed", type=int, default=0)
     q.add_argument(
