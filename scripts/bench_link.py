@@ -100,7 +100,10 @@ def speed(args: argparse.Namespace) -> None:
         hybrid = adowner.load(args.hybrid).hybrid
         if hybrid is None:
             raise SystemExit(f"{args.hybrid} has no hybrid.json (export with --hybrid)")
-        pool = pd.read_parquet(args.texts, columns=["text"])["text"].astype(str).tolist()
+        frame = pd.read_parquet(args.texts)
+        if "text" not in frame:  # a simulate/raw ads file: title and body
+            frame["text"] = frame["title"].fillna("") + "\n" + frame["body"].fillna("")
+        pool = frame["text"].astype(str).tolist()
     rows = []
     for n in args.sizes:
         ads, emb, matches = synthetic(n)
