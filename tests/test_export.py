@@ -230,3 +230,17 @@ def test_export_hybrid_is_json_and_drives_same_owner(tiny_backbone, tmp_path: Pa
     assert score == pytest.approx(expected)
     cosine = float(np.dot(*enc.embed([a, b])))
     assert score != pytest.approx(cosine)
+
+    # the HTTP service answers /same-owner with the same hybrid score and its threshold
+    from fastapi.testclient import TestClient
+
+    from adowner.serve.app import create_app
+
+    with TestClient(create_app(enc)) as client:
+        health = client.get("/health").json()
+        assert health["same_owner_score"] == "hybrid"
+        reply = client.post("/same-owner", json={"a": a, "b": b}).json()
+    assert reply["score_kind"] == "hybrid"
+    assert reply["score"] == pytest.approx(score, abs=1e-5)
+    assert reply["threshold"] == pytest.approx(enc.hybrid_thresholds[0.01])
+    assert reply["decision"] == same
