@@ -17,7 +17,7 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
 
 Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
 SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``); small length-sorted batches
-(at most ``token_budget`` = 1,024 padded word pieces and 16 ads, so a batch's activations stay
+(at most ``token_budget`` = 512 padded word pieces and 8 ads, so a batch's activations stay
 in a core's cache and there is little padding); one single-threaded ONNX Runtime stream per
 core (``workers``), each core on its own batches, instead of every core splitting each matrix
 product; and embedding each distinct text once (reposted ads). The network stays fp32: the
@@ -53,7 +53,7 @@ DENSE_DIR = "2_Dense"
 DEFAULT_FPR = 0.01
 # (token budget, max ads) of a batch per backend, measured on Agora ads (docs/BENCHMARKS.md):
 # ONNX Runtime is fastest with small batches, one per core; PyTorch with wide ones on all cores.
-BATCHING = {"onnx": (1024, 16), "torch": (4096, 64)}
+BATCHING = {"onnx": (512, 8), "torch": (4096, 64)}
 
 
 def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
