@@ -49,7 +49,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--data", required=True, help="ads file (.parquet, .csv, .jsonl, .xlsx)")
     e.add_argument("--out", required=True, help="output .npy (ad ids go to OUT.ids.txt)")
     e.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    e.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all)")
+    e.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cores to use (ONNX: one single-threaded session per core; default: all)",
+    )
     e.set_defaults(func=_embed)
 
 

@@ -17,7 +17,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cores to use (ONNX: one single-threaded session per core; default: all)",
+    )
     p.add_argument("--max-texts", type=int, default=64, help="texts per /embed request (413 above)")
     p.add_argument("--max-chars", type=int, default=20_000, help="characters per text (413 above)")
     p.set_defaults(func=_serve)
