@@ -165,7 +165,9 @@ class Hybrid:
         they are not tuned on the pairs the combiner was fitted on. Pairs that straddle two
         folds are left out.
         """
-        from sklearn.metrics import roc_auc_score, roc_curve
+        from sklearn.metrics import roc_auc_score
+
+        from adowner.evaluation.metrics import thresholds_at_fpr
 
         texts = val_df["text"].astype(str).tolist()
         owners = val_df["owner"].astype(str).to_numpy()
@@ -198,20 +200,7 @@ class Hybrid:
             ys, ss = y, self.combiner.proba(x)
             n_pos, n_neg = int(ys.sum()), int((ys == 0).sum())
             method = "in-sample combiner scores (too few val owners for held-out folds)"
-        fpr, tpr, thr = roc_curve(ys, ss, drop_intermediate=False)
-        thresholds = []
-        for target in fprs:
-            k = int(np.searchsorted(fpr, target, side="right")) - 1
-            value = float(thr[k]) if np.isfinite(thr[k]) else float(ss[ys == 0].max()) + 1e-9
-            thresholds.append(
-                {
-                    "fpr": float(target),
-                    "threshold": value,
-                    "tpr": float(tpr[k]),
-                    "achieved_fpr": float(fpr[k]),
-                    "resolved": n_neg * target >= 1.0,
-                }
-            )
+        thresholds = thresholds_at_fpr(ss, ys, fprs)
         return {
             "thresholds": thresholds,
             "pairs": {"positive": n_pos, "negative": n_neg, "folds": folds, "seed": self.seed},

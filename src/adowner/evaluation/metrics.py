@@ -82,6 +82,39 @@ def tpr_at_fpr(fpr: FloatArray, tpr: FloatArray, target: float) -> float:
     return float(t0 + (t1 - t0) * (target - f0) / (f1 - f0))
 
 
+def thresholds_at_fpr(
+    scores: npt.ArrayLike, labels: npt.ArrayLike, fprs: tuple[float, ...] | list[float]
+) -> list[dict[str, Any]]:
+    """For each target FPR, the lowest score threshold whose FPR stays at or below it.
+
+    The ROC point with the highest TPR among those with ``fpr <= target``
+    (``sklearn.metrics.roc_curve``); where no threshold reaches the target, one just above the
+    highest negative. ``resolved`` is false when there are fewer than ``1/target`` negatives.
+    Used to calibrate the exported thresholds (cosine and hybrid).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(labels).astype(np.int64)
+    n_neg = int((y == 0).sum())
+    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+    out: list[dict[str, Any]] = []
+    for target in fprs:
+        k = int(np.searchsorted(fpr, target, side="right")) - 1  # last point with fpr <= target
+        if np.isfinite(thr[k]):
+            value = float(thr[k])
+        else:  # no score clears the target: sit just above the highest negative
+            value = float(np.nextafter(s[y == 0].max(), np.inf))
+        out.append(
+            {
+                "fpr": float(target),
+                "threshold": value,
+                "tpr": float(tpr[k]),
+                "achieved_fpr": float(fpr[k]),
+                "resolved": n_neg * target >= 1.0,
+            }
+        )
+    return out
+
+
 def equal_error_rate(fpr: FloatArray, tpr: FloatArray) -> float:
     """The rate where FPR equals FNR (= 1 - TPR), interpolated linearly on the ROC curve."""
     diff = fpr - (1.0 - tpr)  # non-decreasing along the curve: from -1 to +1

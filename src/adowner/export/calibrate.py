@@ -49,8 +49,9 @@ def calibrate(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Thresholds at each target FPR, with the pair counts and ROC AUC they came from."""
-    from sklearn.metrics import roc_auc_score, roc_curve
+    from sklearn.metrics import roc_auc_score
 
+    from adowner.evaluation.metrics import thresholds_at_fpr
     from adowner.evaluation.pairs import sample_pairs
 
     i, j, y = sample_pairs(np.asarray(owners), dup_groups, neg_ratio=neg_ratio, seed=seed)
@@ -61,23 +62,7 @@ def calibrate(
             "validation split (need owners with 2+ distinct ads, and 2+ owners)"
         )
     scores = np.einsum("ij,ij->i", embeddings[i], embeddings[j])
-    fpr, tpr, thr = roc_curve(y, scores, drop_intermediate=False)
-    thresholds = []
-    for target in fprs:
-        k = int(np.searchsorted(fpr, target, side="right")) - 1  # last point with fpr <= target
-        if np.isfinite(thr[k]):
-            value = float(thr[k])
-        else:  # no score clears the target: sit just above the highest negative
-            value = float(np.nextafter(scores[y == 0].max(), np.inf))
-        thresholds.append(
-            {
-                "fpr": float(target),
-                "threshold": value,
-                "tpr": float(tpr[k]),
-                "achieved_fpr": float(fpr[k]),
-                "resolved": n_neg * target >= 1.0,
-            }
-        )
+    thresholds = thresholds_at_fpr(scores, y, list(fprs))
     return {
         "thresholds": thresholds,
         "pairs": {"positive": n_pos, "negative": n_neg, "neg_ratio": neg_ratio, "seed": seed},
