@@ -178,10 +178,11 @@ def _hybrid(folder: Path, train: Any, val: Any, data: Path) -> dict[str, Any]:
             t["threshold"],
             t["tpr"],
         )
-    write_json({**h.state(), "thresholds": cal["thresholds"]}, folder / HYBRID_NAME)
+    state = h.state()  # sorts the whole TF-IDF vocabulary: build it once
+    write_json({**state, "thresholds": cal["thresholds"]}, folder / HYBRID_NAME)
     return {
         "file": HYBRID_NAME,
-        "features": list(h.state()["features"]),
+        "features": list(state["features"]),
         "weights": [float(w) for w in h.combiner.coef] if h.combiner is not None else [],
         "thresholds": cal["thresholds"],
         "calibration": {
