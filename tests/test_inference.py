@@ -110,6 +110,49 @@ def test_load_errors(tmp_path: Path, folder: Path) -> None:
         adowner.load(folder, backend="tpu")
 
 
+def test_precision_resolution(monkeypatch) -> None:
+    """auto: fp16 on CUDA, bf16 only where the CPU has native bf16, else fp32."""
+    from adowner.export import inference
+
+    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: False)
+    assert inference.resolve_precision("auto", "cpu") == "fp32"
+    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: True)
+    assert inference.resolve_precision("auto", "cpu") == "bf16"
+    assert inference.resolve_precision("auto", "cuda:0") == "fp16"
+    assert inference.resolve_precision("fp32", "cuda") == "fp32"
+    with pytest.raises(AdownerError, match="fp16 runs on CUDA only"):
+        inference.resolve_precision("fp16", "cpu")
+    with pytest.raises(AdownerError, match="unknown precision"):
+        inference.resolve_precision("int4", "cpu")
+
+
+def test_bf16_autocast_stays_close_to_fp32(folder: Path, texts: list[str]) -> None:
+    """bf16 runs the network under autocast (emulated on CPUs without it): still the same
+    embeddings to within bf16's 8-bit mantissa, and the output is fp32 and unit-norm."""
+    fp32 = adowner.load(folder, backend="torch", precision="fp32")
+    bf16 = adowner.load(folder, backend="torch", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    a, b = fp32.embed(texts), bf16.embed(texts)
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert cosines(a, b).min() >= 0.99
+    assert not np.array_equal(a, b)  # it really ran in reduced precision
+    assert "precision='bf16'" in repr(bf16)
+
+
+def test_device_and_precision_errors(folder: Path) -> None:
+    import torch
+
+    with pytest.raises(AdownerError, match="ONNX backend runs fp32"):
+        adowner.load(folder, backend="onnx", precision="bf16")
+    with pytest.raises(AdownerError, match="unknown device"):
+        adowner.load(folder, device="tpu")
+    # the auto backend on a GPU is PyTorch; ONNX Runtime here is the CPU build
+    if not torch.cuda.is_available():
+        with pytest.raises(AdownerError, match="no CUDA device"):
+            adowner.load(folder, device="cuda")
+
+
 def test_embed_cli_parquet(folder: Path, tmp_path: Path, capsys) -> None:
     df = generated_ads(30, seed=4)
     df.loc[3, "text"] = None  # unusable row: quarantined, not lost

@@ -72,6 +72,7 @@ def test_health(url: str) -> None:
     assert body["model"] == "tiny-model"
     assert body["dimension"] == 16
     assert body["status"] == "ok"
+    assert (body["device"], body["precision"]) == ("cpu", "fp32")
 
 
 def test_embed_equals_library(url: str, encoder) -> None:

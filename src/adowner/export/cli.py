@@ -55,6 +55,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="cores to use (ONNX: one single-threaded session per core; default: all)",
     )
+    e.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
+    )
+    e.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="PyTorch backend: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+    )
     e.set_defaults(func=_embed)
 
 
@@ -93,7 +104,13 @@ def _embed(args: argparse.Namespace) -> int:
     from adowner.export.inference import load
     from adowner.export.reading import read_ads
 
-    encoder = load(args.model, backend=args.backend, threads=args.threads)
+    encoder = load(
+        args.model,
+        backend=args.backend,
+        threads=args.threads,
+        device=args.device,
+        precision=args.precision,
+    )
     out = Path(args.out)
     ids, texts = read_ads(Path(args.data), quarantine=out.with_suffix(".quarantine.jsonl"))
     t0 = time.perf_counter()
@@ -104,5 +121,7 @@ def _embed(args: argparse.Namespace) -> int:
     with atomic_path(out.with_suffix(".ids.txt")) as tmp:
         tmp.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
     rate = len(texts) / seconds if seconds > 0 else float("inf")
-    print(f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, {encoder.backend})")
+    print(
+        f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, {encoder.backend}, {encoder.precision})"
+    )
     return 0

@@ -105,18 +105,66 @@ class _OnnxBackend:
         return out
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), so autocast pays off.
+
+    Without it PyTorch emulates bf16 matrix products through fp32, which is slower than fp32.
+    """
+    import torch
+
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)  # private probes; absent in some torch builds
+        if check is not None and check():
+            return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """The compute precision that ``precision`` means on ``device`` (``"auto"`` resolved).
+
+    ``"auto"``: fp16 on CUDA, bf16 on a CPU with native bf16 (:func:`native_bf16_cpu`), else
+    fp32. Reduced precision runs the matrix products under ``torch.autocast``; pooling and the
+    L2 norm stay fp32. Its cosine against fp32 is in ``docs/BENCHMARKS.md``.
+    """
+    if precision not in PRECISIONS:
+        raise AdownerError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        if precision == "fp16" and not device.startswith("cuda"):
+            raise AdownerError("fp16 runs on CUDA only; on a CPU use 'bf16' or 'fp32'")
+        return precision
+    if device.startswith("cuda"):
+        return "fp16"
+    return "bf16" if native_bf16_cpu() else "fp32"
+
+
 class _TorchBackend:
     """The Hugging Face backbone + mean pooling + optional dense head + L2 norm, in PyTorch."""
 
-    def __init__(self, folder: Path, threads: int) -> None:
+    def __init__(
+        self, folder: Path, threads: int, device: str = "cpu", precision: str = "fp32"
+    ) -> None:
         import torch
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise AdownerError(f"device {device!r} asked for, but PyTorch sees no CUDA device")
         torch.set_num_threads(threads)
         self.torch = torch
+        self.device = torch.device(device)
+        self.precision = precision
+        dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16}
+        self.autocast_dtype = dtypes.get(precision)
         self.model = AutoModel.from_pretrained(str(folder), use_safetensors=True).eval()
+        self.model.to(self.device)
         self.dense: Any = None
         dense_dir = folder / DENSE_DIR
         if (dense_dir / "model.safetensors").is_file():
@@ -128,20 +176,28 @@ class _TorchBackend:
                 dense_cfg["in_features"], dense_cfg["out_features"], bias="linear.bias" in state
             )
             linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
-            self.dense = linear.eval()
+            self.dense = linear.eval().to(self.device)
 
     def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         torch = self.torch
+        autocast = torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        )
         with torch.inference_mode():
-            input_ids = torch.from_numpy(ids)
-            attn = torch.from_numpy(mask)
-            hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state
+            input_ids = torch.from_numpy(ids).to(self.device)
+            attn = torch.from_numpy(mask).to(self.device)
+            with autocast:
+                hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state
+            # pooling, head and norm in fp32 whatever the network ran in
+            hidden = hidden.float()
             m = attn.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
             if self.dense is not None:
                 pooled = self.dense(pooled)
             out = torch.nn.functional.normalize(pooled, p=2, dim=-1)
-            return out.float().numpy()
+            return out.cpu().numpy()
 
 
 class Encoder:
@@ -157,11 +213,18 @@ class Encoder:
     ``backend``         ``"onnx"`` or ``"torch"``
     ``thresholds``      ``{fpr: cosine threshold}`` calibrated on the validation split
     ``workers``         batches run at once (ONNX: one single-threaded stream per core)
+    ``device``          ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (PyTorch backend only)
+    ``precision``       ``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in
     ==================  ===================================================================
 
     ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
     ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads (defaults per
     backend in :data:`BATCHING`).
+
+    ``precision`` (PyTorch backend): ``"fp32"``; ``"bf16"``/``"fp16"`` run the network under
+    ``torch.autocast``; ``"auto"`` (default) picks fp16 on CUDA, bf16 on a CPU with native bf16
+    (AVX-512 BF16 or AMX), else fp32 (see :func:`resolve_precision`). The ONNX backend is fp32.
+    ``device="cuda"`` runs the PyTorch backend on a GPU (``backend="auto"`` then means torch).
     """
 
     def __init__(
@@ -173,6 +236,8 @@ class Encoder:
         token_budget: int | None = None,
         max_batch: int | None = None,
         workers: int | None = None,
+        device: str = "cpu",
+        precision: str = "auto",
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -196,8 +261,17 @@ class Encoder:
 
         threads = threads or int(os.environ.get("ADOWNER_THREADS", 0)) or (os.cpu_count() or 1)
         onnx_path = self.folder / ONNX_NAME
+        if not (device == "cpu" or device.startswith("cuda")):
+            raise AdownerError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
         if backend == "auto":
-            backend = "onnx" if onnx_path.is_file() else "torch"
+            backend = "onnx" if onnx_path.is_file() and device == "cpu" else "torch"
+        if backend == "onnx" and (device != "cpu" or precision not in ("auto", "fp32")):
+            raise AdownerError(
+                "the ONNX backend runs fp32 on the CPU; use backend='torch' for "
+                f"device={device!r}, precision={precision!r}"
+            )
+        self.device = device
+        self.precision = "fp32"
         if backend == "onnx":
             if not onnx_path.is_file():
                 raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
@@ -210,7 +284,8 @@ class Encoder:
             )
         elif backend == "torch":
             self.workers = 1  # PyTorch's thread count is process-wide: one stream, all cores
-            self._net = _TorchBackend(self.folder, threads)
+            self.precision = resolve_precision(precision, device)
+            self._net = _TorchBackend(self.folder, threads, device, self.precision)
         else:
             raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
         self.backend = backend
@@ -348,7 +423,10 @@ class Encoder:
         return score, score >= threshold
 
     def __repr__(self) -> str:
-        return f"Encoder({str(self.folder)!r}, backend={self.backend!r}, dim={self.dimension})"
+        return (
+            f"Encoder({str(self.folder)!r}, backend={self.backend!r}, device={self.device!r}, "
+            f"precision={self.precision!r}, dim={self.dimension})"
+        )
 
 
 def _lookup(thresholds: dict[float, float], fpr: float, where: Path) -> float:

@@ -176,6 +176,8 @@ def create_app(
             "dimension": encoder.dimension,
             "max_length": encoder.max_length,
             "backend": encoder.backend,
+            "device": getattr(encoder, "device", "cpu"),
+            "precision": getattr(encoder, "precision", "fp32"),
             "thresholds": [
                 {"fpr": f, "threshold": t} for f, t in sorted(encoder.thresholds.items())
             ],

@@ -23,6 +23,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="cores to use (ONNX: one single-threaded session per core; default: all)",
     )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="PyTorch backend: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+    )
     p.add_argument("--max-texts", type=int, default=64, help="texts per /embed request (413 above)")
     p.add_argument("--max-chars", type=int, default=20_000, help="characters per text (413 above)")
     p.set_defaults(func=_serve)
@@ -44,12 +55,19 @@ def _serve(args: argparse.Namespace) -> int:
     token = os.environ.get(TOKEN_ENV) or None
     if args.host not in {"127.0.0.1", "localhost", "::1"} and token is None:
         log.warning("listening on %s without a token: set %s to require one", args.host, TOKEN_ENV)
-    encoder = load(args.model, backend=args.backend, threads=args.threads)
+    encoder = load(
+        args.model,
+        backend=args.backend,
+        threads=args.threads,
+        device=args.device,
+        precision=args.precision,
+    )
     app = create_app(encoder, max_texts=args.max_texts, max_chars=args.max_chars, token=token)
     log.info(
-        "serving %s (%s, dim %d) on http://%s:%d",
+        "serving %s (%s, %s, dim %d) on http://%s:%d",
         encoder.model_id,
         encoder.backend,
+        encoder.precision,
         encoder.dimension,
         args.host,
         args.port,
