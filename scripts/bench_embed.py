@@ -102,18 +102,22 @@ def export_minilm(out: Path) -> Path:
     return out
 
 
-def load_side(folder: Path, spec: str):
+def load_side(folder: Path, spec: str, default_device: str = "cpu"):
     """``onnx`` / ``torch`` with the loader's defaults, or ``BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS``
-    (e.g. ``onnx:4096:64:1``, the settings before the 2026-11-29 tuning) to compare settings."""
+    (e.g. ``onnx:4096:64:1``, the settings before the 2026-11-29 tuning) to compare settings;
+    ``@PRECISION`` after the backend (``torch@bf16``) sets the PyTorch backend's precision and
+    ``@PRECISION@DEVICE`` (``torch@fp16@cuda``) its device too."""
     import adowner
 
-    backend, *rest = spec.split(":")
-    if not rest:
-        return adowner.load(folder, backend=backend)
-    budget, batch, workers = (int(x) for x in rest)
-    return adowner.load(
-        folder, backend=backend, token_budget=budget, max_batch=batch, workers=workers
-    )
+    head, *rest = spec.split(":")
+    backend, *opts = head.split("@")
+    precision = opts[0] if opts else "auto"
+    device = opts[1] if len(opts) > 1 else default_device
+    kwargs: dict[str, object] = {"precision": precision, "device": device}
+    if rest:
+        budget, batch, workers = (int(x) for x in rest)
+        kwargs.update(token_budget=budget, max_batch=batch, workers=workers)
+    return adowner.load(folder, backend=backend, **kwargs)
 
 
 def main() -> None:
@@ -129,9 +133,15 @@ def main() -> None:
     ap.add_argument(
         "--backends",
         default="onnx,torch",
-        help="comma-separated: onnx, torch, or BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS",
+        help="comma-separated: onnx, torch, BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS; "
+        "torch@bf16 (or @fp16@cuda) for reduced precision",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--device",
+        default="cpu",
+        help="where ST and the sides without @DEVICE run (cuda: use torch sides, e.g. torch@fp16)",
+    )
     ap.add_argument("--out", help="write the figures as JSON here")
     args = ap.parse_args()
 
@@ -153,11 +163,11 @@ def main() -> None:
     else:
         texts = file_texts(Path(args.texts), args.n, args.seed)
 
-    encoders = {b: load_side(folder, b) for b in args.backends.split(",")}
+    encoders = {b: load_side(folder, b, args.device) for b in args.backends.split(",")}
     first = next(iter(encoders.values()))
     normalized = first.normalize(texts)
     lengths = np.array([len(first.tokenizer.encode(t).ids) for t in normalized])
-    st = SentenceTransformer(str(folder), device="cpu")
+    st = SentenceTransformer(str(folder), device=args.device)
     print(
         f"{len(texts)} texts ({len(set(texts))} distinct): word pieces median {np.median(lengths):.0f}, "
         f"{(lengths > 128).mean():.0%} over 128, {(lengths >= first.max_length).mean():.0%} cut at "
@@ -197,6 +207,7 @@ def main() -> None:
     st_rates = np.array(rates["sentence-transformers"])
     summary: dict[str, object] = {
         "model": str(args.model),
+        "device": args.device,
         "texts": args.texts,
         "n": len(texts),
         "rounds": args.rounds,
@@ -208,7 +219,13 @@ def main() -> None:
         "started": started,
         "load_1min_at_round_start": [round(x, 2) for x in loads],
         "settings": {
-            b: {"workers": e.workers, "token_budget": e.token_budget, "max_batch": e.max_batch}
+            b: {
+                "workers": e.workers,
+                "token_budget": e.token_budget,
+                "max_batch": e.max_batch,
+                "device": e.device,
+                "precision": e.precision,
+            }
             for b, e in encoders.items()
         },
     }
