@@ -3,6 +3,45 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from adowner.export.inference import Encoder
+
+
+def add_encoder_args(p: argparse.ArgumentParser) -> None:
+    """The options of :func:`adowner.load` (shared by ``embed`` and ``serve``)."""
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cores to use (ONNX: one single-threaded session per core; default: all)",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
+    )
+    p.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="PyTorch backend: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
+    )
+
+
+def load_encoder(args: argparse.Namespace) -> Encoder:
+    """:func:`adowner.load` with the options :func:`add_encoder_args` added."""
+    from adowner.export.inference import load
+
+    return load(
+        args.model,
+        backend=args.backend,
+        threads=args.threads,
+        device=args.device,
+        precision=args.precision,
+    )
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,24 +87,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     e.add_argument("--model", required=True, help="exported model folder")
     e.add_argument("--data", required=True, help="ads file (.parquet, .csv, .jsonl, .xlsx)")
     e.add_argument("--out", required=True, help="output .npy (ad ids go to OUT.ids.txt)")
-    e.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    e.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="cores to use (ONNX: one single-threaded session per core; default: all)",
-    )
-    e.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
-    )
-    e.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="PyTorch backend: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
-    )
+    add_encoder_args(e)
     e.set_defaults(func=_embed)
 
 
@@ -101,16 +123,9 @@ def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from adowner._io import atomic_path
-    from adowner.export.inference import load
     from adowner.export.reading import read_ads
 
-    encoder = load(
-        args.model,
-        backend=args.backend,
-        threads=args.threads,
-        device=args.device,
-        precision=args.precision,
-    )
+    encoder = load_encoder(args)
     out = Path(args.out)
     ids, texts = read_ads(Path(args.data), quarantine=out.with_suffix(".quarantine.jsonl"))
     t0 = time.perf_counter()
