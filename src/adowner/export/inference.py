@@ -12,7 +12,8 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
    ============  =================================================  =============================
    ``"onnx"``    ``model.onnx`` (pooling, head and L2 norm inside)  ``onnxruntime`` only
    ``"torch"``   ``AutoModel`` + mean pooling + optional dense      ``torch`` + ``transformers``
-   ``"auto"``    ``"onnx"`` when ``model.onnx`` exists, else torch
+   ``"auto"``    ``"onnx"`` when ``model.onnx`` exists and the
+                 device is the CPU, else torch
    ============  =================================================  =============================
 
 Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
@@ -20,8 +21,9 @@ SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``); small length-sor
 (at most ``token_budget`` = 512 padded word pieces and 8 ads, so a batch's activations stay
 in a core's cache and there is little padding); one single-threaded ONNX Runtime stream per
 core (``workers``), each core on its own batches, instead of every core splitting each matrix
-product; and embedding each distinct text once (reposted ads). The network stays fp32: the
-embeddings match PyTorch to cosine >= 0.9999. Figures are in ``docs/BENCHMARKS.md``
+product; and embedding each distinct text once (reposted ads). The ONNX network stays fp32: its
+embeddings match PyTorch to cosine >= 0.9999 (the PyTorch backend can run bf16/fp16 under
+autocast, ``precision=``). Figures are in ``docs/BENCHMARKS.md``
 (``scripts/bench_embed.py``).
 
 Example::
