@@ -326,3 +326,82 @@ def test_prepare_with_no_usable_row_is_a_one_line_error(tmp_path):
     with pytest.raises(InputError, match=r"no usable rows: all 2 quarantined \(empty text: 2\)"):
         prepare([path], tmp_path / "out", config=CFG)
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ CSV dialects and encodings
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "cp1252"])
+def test_csv_delimiter_and_encoding_are_sniffed(tmp_path, delimiter, encoding):
+    from adowner.data.readers import read_table
+
+    rows = [
+        ["ad_id", "title", "body", "owner"],
+        ["1", "Café crème", "Größe, 50 £; naïve | “quoted”", "o1"],
+        ["2", "Second ad", "plain body", "o1"],
+        ["3", "Third", 'has "quotes" and, commas', "o2"],
+    ]
+    lines = [
+        delimiter.join(f'"{c}"' if ('"' in c or delimiter in c) else c for c in r)
+        for r in ([[c.replace('"', '""') for c in r] for r in rows])
+    ]
+    text = "\r\n".join(lines) + "\r\n"
+    path = tmp_path / "ads.csv"
+    path.write_bytes(text.encode(encoding))
+    table = read_table(path)
+    assert table.delimiter == delimiter
+    assert table.frame.columns.tolist() == ["ad_id", "title", "body", "owner", "_row"]
+    assert table.frame["body"].tolist() == [r[2] for r in rows[1:]]
+    assert table.quarantine == []
+
+
+def test_mostly_utf8_file_quarantines_only_its_bad_rows(tmp_path):
+    path = tmp_path / "ads.csv"
+    path.write_bytes(
+        "ad_id;title;body\n1;Café;bien\n2;Bad \xff\xfe;bytes\n3;naïve;ok\n".encode("latin-1")
+        .replace(b"Caf\xe9", "Café".encode())
+        .replace(b"na\xefve", "naïve".encode())
+    )
+    loaded = load_ads([path], config=CFG)
+    assert loaded.frame["ad_id"].tolist() == ["1", "3"]
+    assert [(q["row"], q["field"], q["reason"]) for q in loaded.quarantine] == [
+        (2, "title", "invalid UTF-8")
+    ]
+
+
+def test_csv_of_random_bytes_is_a_one_line_error(tmp_path):
+    import random
+
+    rng = random.Random(0)
+    for k in range(3):
+        path = tmp_path / f"r{k}.csv"
+        path.write_bytes(rng.randbytes(20_000))
+        with pytest.raises(InputError) as err:
+            prepare([path], tmp_path / f"out{k}", config=CFG)
+        assert str(path) in str(err.value)
+        assert "\n" not in str(err.value)
+        assert not (tmp_path / f"out{k}").exists()
+
+
+def test_jsonl_lone_surrogate_escape_is_quarantined(tmp_path):
+    path = tmp_path / "ads.jsonl"
+    path.write_text(
+        '{"ad_id": "1", "text": "fine"}\n{"ad_id": "2", "text": "bad \\ud800 escape"}\n'
+        '{"ad_id": "3", "text": "ok", "posted_at": "2014-01-01\\udcff"}\n',
+        encoding="utf-8",
+    )
+    loaded = load_ads([path], config=CFG)
+    assert loaded.frame["ad_id"].tolist() == ["1"]
+    assert sorted((q["row"], q["field"]) for q in loaded.quarantine) == [
+        (2, "text"),
+        (3, "posted_at"),
+    ]
+
+
+def test_agora_is_detected_through_a_semicolon_header(tmp_path):
+    from adowner.data.adapters import detect_adapter
+
+    path = tmp_path / "listings.csv"
+    path.write_text("\ufeffvendor;product;description\nv;p;d\n", encoding="utf-8")
+    assert detect_adapter(path) == "agora"

@@ -60,7 +60,9 @@ def _owner_column(frames: list[tuple[str, pd.DataFrame]], wanted: str | None) ->
     if wanted is not None:
         for path, frame in frames:
             if wanted not in frame.columns:
-                cols = sorted(c for c in frame.columns if not c.startswith("_"))
+                from adowner.data.readers import describe_columns
+
+                cols = describe_columns(frame.columns)
                 raise InputError(
                     f"--owner-column {wanted!r} is not a column (columns: {cols})", path=path
                 )
@@ -162,6 +164,7 @@ def load_ads(
     ``"identifiers"`` (``prepare`` derives them with ``labels.owners_from_identifiers``).
     """
     from adowner.data.adapters import read_with_adapter
+    from adowner.data.readers import describe_columns
     from adowner.data.validate import validate
 
     config = config or DataConfig()
@@ -173,7 +176,7 @@ def load_ads(
     for path in paths:
         table, used = read_with_adapter(path, adapter, column_map)
         if not {"title", "body", "text"} & set(table.frame.columns):
-            cols = sorted(c for c in table.frame.columns if not c.startswith("_"))
+            cols = describe_columns(table.frame.columns)
             raise InputError(
                 f"missing column: need 'text' or 'title'/'body' (columns: {cols}; "
                 "rename with --map NAME=text)",
@@ -289,13 +292,18 @@ def prepare(
     )
     n_groups = df["dup_group"].nunique()
     cross = int((df.groupby("dup_group")["owner"].nunique() > 1).sum())
-    if config.dedup:
+    mode = config.dedup_mode()
+    if mode == "all":
         df, dropped = drop_duplicates(df)
+        df["split"] = split_by_owner(df, config.split, config.seed)
     else:
+        df["split"] = split_by_owner(df, config.split, config.seed)
         dropped = {"exact": 0, "near": 0}
+        if mode == "eval":  # val/test one ad per (dup_group, owner); train keeps the reposts
+            held = df["split"] != "train"
+            kept, dropped = drop_duplicates(df.loc[held])
+            df = pd.concat([df.loc[~held], kept], ignore_index=True)
     timings["dedup_s"] = round(time.perf_counter() - t1, 2)
-
-    df["split"] = split_by_owner(df, config.split, config.seed)
     per_owner = df.groupby("owner").size()
     columns = [c for c in SPLIT_COLUMNS if c in df.columns]
     splits: dict[str, dict[str, int]] = {}
@@ -317,6 +325,7 @@ def prepare(
             "inputs": loaded.inputs,
             **loaded.counts,
             "duplicates_dropped": {**dropped, "total": dropped["exact"] + dropped["near"]},
+            "dedup": mode,
             "dup_groups": int(n_groups),
             "cross_owner_dup_groups": cross,
             "written": len(df),

@@ -48,7 +48,9 @@ import pandas as pd
 
 from adowner.data.schema import PRICE_COLUMNS, STRING_COLUMNS, DataConfig
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
+# Undecodable bytes (kept by the readers as U+DC80..U+DCFF) and any other lone surrogate (a
+# JSON "\\ud800" escape): neither can be written as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]"
 
 
@@ -134,12 +136,19 @@ def validate(raw: pd.DataFrame, config: DataConfig, owner_column: str | None) ->
     str_cols = text_cols + [c for c in dict.fromkeys(others) if c in df.columns]
     for c in str_cols:
         df[c] = _clean_str(df[c])
-    for c in str_cols:
-        bad = df[c].map(lambda v: v is not None and _SURROGATE.search(v) is not None)
-        reject(bad.astype(bool), "invalid UTF-8", c)
-        df.loc[bad.astype(bool), c] = df.loc[bad.astype(bool), c].map(
-            lambda v: v.encode("utf-8", "replace").decode("utf-8")
+    other_cols = [c for c in ("posted_at", *PRICE_COLUMNS, "sponsored") if c in df.columns]
+    for c in str_cols + other_cols:
+        # lists, not Series.map: pandas would infer Arrow strings, which reject surrogates
+        bad = pd.Series(
+            [isinstance(v, str) and _SURROGATE.search(v) is not None for v in df[c]],
+            index=df.index,
+            dtype=bool,
         )
+        reject(bad, "invalid UTF-8", c)
+        if bad.any():
+            fixed = [v.encode("utf-8", "replace").decode("utf-8") for v in df.loc[bad, c]]
+            df[c] = df[c].astype(object)
+            df.loc[bad, c] = pd.Series(fixed, index=df.index[bad], dtype=object)
 
     # Title and body, or the one text column; text = non-empty parts joined by a newline.
     if "title" not in df.columns and "body" not in df.columns:

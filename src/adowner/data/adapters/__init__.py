@@ -27,9 +27,10 @@ def detect_adapter(path: str | os.PathLike[str]) -> str:
     p = Path(path)
     if p.suffix.lower() == ".xml":
         return "beer"
-    if p.suffix.lower() == ".csv" and p.is_file():
-        with open(p, encoding="utf-8-sig", errors="replace") as fh:
-            header = {h.strip().strip('"').lower() for h in fh.readline().split(",")}
+    if p.suffix.lower() in (".csv", ".tsv") and p.is_file():
+        from adowner.data.readers import csv_header
+
+        header = {h.lower() for h in csv_header(p)}  # sniffed encoding and delimiter
         if {"vendor", "product", "description"} <= header:
             return "agora"
     return "generic"
