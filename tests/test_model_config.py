@@ -32,13 +32,13 @@ def test_overrides_dotted_and_group_swap() -> None:
         CONFIGS / "experiment" / "tiny.yaml",
         [
             "trainer.max_epochs=2",
-            "model.normalizer.enabled=false",
+            "model.encoder.normalizer.enabled=false",
             "logger=wandb-online",
-            "x.y=abc",
+            "+x.y=abc",
         ],
     )
     assert cfg["trainer"]["max_epochs"] == 2
-    assert cfg["model"]["normalizer"]["enabled"] is False
+    assert cfg["model"]["encoder"]["normalizer"]["enabled"] is False
     assert cfg["logger"]["wandb"]["mode"] == "online"
     assert cfg["x"] == {"y": "abc"}
     assert "_config_root" not in yaml.safe_load(to_yaml(cfg))
@@ -54,3 +54,114 @@ def test_bad_inputs_are_clear_errors(tmp_path) -> None:
     bad.write_text("defaults:\n  - model: nosuch\n")
     with pytest.raises(InputError, match="no model config 'nosuch'"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("3e-5", 3e-05),
+        ("3.0e-5", 3e-05),
+        ("1E-4", 1e-04),
+        (".5", 0.5),
+        ("-2", -2),
+        ("1_000", 1000),
+        ("true", True),
+        ("False", False),
+        ("null", None),
+        ("~", None),
+        ("", None),
+        ("'3e-5'", "3e-5"),
+        ("abc", "abc"),
+        ("yes", "yes"),  # YAML 1.1 would say True
+        ("00:00:50:00", "00:00:50:00"),  # YAML 1.1 would say 3000
+        ("[3e-5, 1, abc]", [3e-05, 1, "abc"]),
+    ],
+)
+def test_override_values_parse_as_a_user_writes_them(raw, value) -> None:
+    from adowner.model.config import parse_value
+
+    assert parse_value(raw) == value
+    assert type(parse_value(raw)) is type(value)
+
+
+def test_overrides_fit_the_composed_types() -> None:
+    cfg = load_config(
+        CONFIGS / "experiment" / "minilm-agora.yaml",
+        [
+            "model.lr=3e-5",  # the README's example (YAML 1.1 read it as a string)
+            "model.temperature=1",  # an integer where the config has a float
+            "trainer.max_epochs=5",
+            "data.batches_per_epoch=null",  # null is always allowed
+            "trainer.max_time=00:00:50:00",  # text where the config has text
+            "trainer.precision=16",  # Lightning takes several types here
+            "trainer.devices=auto",
+            "threads=1",
+        ],
+    )
+    assert cfg["model"]["lr"] == 3e-05
+    assert isinstance(cfg["model"]["temperature"], float)
+    assert cfg["trainer"]["max_epochs"] == 5
+    assert cfg["data"]["batches_per_epoch"] is None
+    assert cfg["trainer"]["max_time"] == "00:00:50:00"
+    assert cfg["trainer"]["devices"] == "auto"
+    assert cfg["threads"] == 1
+
+
+def test_new_keys_where_the_code_takes_them() -> None:
+    cfg = load_config(
+        CONFIGS / "experiment" / "tiny.yaml",
+        [
+            "trainer.strategy=ddp",  # a lightning.Trainer argument absent from trainer/cpu.yaml
+            "model.schedule_steps=45",  # an AuthorshipModule argument
+            "model.encoder.normalizer.max_punct_run=2",  # a NormalizerConfig field
+            "threads=1",
+            "+extra.note=hello",  # anything else needs +
+            "++model.lr=fast",  # ++: set without the type check
+        ],
+    )
+    assert cfg["trainer"]["strategy"] == "ddp"
+    assert cfg["model"]["schedule_steps"] == 45
+    assert cfg["model"]["encoder"]["normalizer"]["max_punct_run"] == 2
+    assert cfg["extra"] == {"note": "hello"}
+    assert cfg["model"]["lr"] == "fast"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=abc", r"field 'trainer.max_epochs': expects an integer"),
+        ("trainer.max_epochs=2.5", r"field 'trainer.max_epochs': expects an integer"),
+        ("model.lr=abc", r"field 'model.lr': expects a number .*got 'abc'"),
+        ("model.encoder.normalizer.enabled=yes", r"expects true or false"),
+        ("model.encoder=3", r"field 'model.encoder': expects a section"),
+        ("trainer.max_epochs.x=1", r"'trainer.max_epochs' is a value"),
+        (
+            "model.normalizer.enabled=false",
+            r"unknown config key \(did you mean 'model.encoder.normalizer.enabled'\?\)",
+        ),
+        ("trainer.max_epoch=3", r"did you mean 'trainer.max_epochs'.*Trainer does not take it"),
+        ("x.y=abc", r"field 'x.y': unknown config key; to add a new key write \+x.y=abc"),
+        ("+trainer.max_epochs=3", r"already in the config \(3\)"),
+        ("model=nosuch", r"no model config 'nosuch' \(choices: "),
+        ("model.lr=[1,2", r"field 'model.lr': cannot parse"),
+        ("_config_root=/", r"internal"),
+        ("a..b=1", r"not key=value"),
+    ],
+)
+def test_bad_overrides_are_one_line_naming_the_key(override, message) -> None:
+    with pytest.raises(InputError, match=message) as err:
+        load_config(CONFIGS / "experiment" / "tiny.yaml", [override])
+    assert "\n" not in str(err.value)
+
+
+def test_section_keys_cover_what_train_reads() -> None:
+    """Every optional key ``train`` reads is one an override may add without ``+``."""
+    import re
+
+    from adowner.model.config import SECTION_KEYS
+
+    source = (Path(__file__).resolve().parents[1] / "src/adowner/model/train.py").read_text()
+    callbacks = set(re.findall(r'cb_cfg\.get\("(\w+)"', source))
+    assert callbacks <= SECTION_KEYS["callbacks"][1]()
+    top = set(re.findall(r'\bcfg\.get\("(\w+)"', source)) - {"resume", "data_dir", "run_dir"}
+    assert top <= SECTION_KEYS[""][1]()
