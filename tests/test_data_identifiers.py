@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 
 from adowner.data.identifiers import (
     _deobfuscate,
+    digit_chains,
     extract_identifiers,
     hash_identifier,
+    mask_and_count,
     mask_identifiers,
     mask_text,
 )
@@ -78,7 +80,11 @@ def test_international_number_and_region_setting():
 )
 def test_prices_dates_and_amounts_are_not_phones(text):
     assert _phones(text) == []
-    assert mask_identifiers(text, kinds=("phone",))[0] == text
+    masked = mask_identifiers(text, kinds=("phone",))[0]
+    assert "[PHONE]" not in masked
+    # the safety net may mask a chain of 7+ digit items as [NUM], and nothing else
+    assert masked == text or (digit_chains(text) and "[NUM]" in masked)
+    assert mask_identifiers(text, kinds=("phone",), safety_net=False)[0] == text
 
 
 def test_emails_urls_and_handles():
@@ -118,6 +124,17 @@ def test_mask_text_masks_phones_and_emails_and_is_fast_on_plain_text():
     plain = "epoch 3 loss 0.1234 step 1000"
     assert mask_text(plain) == plain
     assert mask_text("") == ""
+
+
+def test_mask_text_uses_the_full_extractor_and_the_safety_net():
+    # the forms of issue 14, in a log line, a report or an error message
+    assert mask_text("bad row: Text4155550162Malia") == "bad row: Text[PHONE]Malia"
+    assert mask_text("got 4one5-5five5-01six2 ok") == "got [PHONE] ok"
+    # a number that no segmentation validates still goes, as [NUM]
+    assert mask_text("ad says 415-555-01629 call") == "ad says [NUM] call"
+    assert mask_text("id 1234567890123") == "id [NUM]"
+    assert mask_text(12025550143) == "[PHONE]"  # not a str: str() first, never raises
+    assert mask_text("see runs/prepared/ads/summary.json") == "see runs/prepared/ads/summary.json"
 
 
 def test_hash_is_short_stable_and_salted():
@@ -207,3 +224,173 @@ def test_no_detected_number_survives_masking(text):
 def test_mask_text_never_raises(text):
     out = mask_text(text)
     assert isinstance(out, str)
+
+
+# ------------------------------------------------------- issue 14: forms seen on real ads
+
+ISSUE_14_FORMS = [
+    # glued to a word on either side
+    ("Call Only : 213-555-0143Text Only : 424-555-0187", ["+12135550143", "+14245550187"]),
+    ("Text4155550162", ["+14155550162"]),
+    ("4155550162Malia", ["+14155550162"]),
+    ("Desiree415-555-0162 let's", ["+14155550162"]),
+    ("📞415-555-0162Join", ["+14155550162"]),
+    ("someone4155550162phone", ["+14155550162"]),
+    # separators inside the groups
+    ("415-55.5-0.162", ["+14155550162"]),
+    ("41.5..55.5..01.62", ["+14155550162"]),
+    ("415-555-016.2", ["+14155550162"]),
+    ("415-555-01..62", ["+14155550162"]),
+    ("415/5.5.5/01.62", ["+14155550162"]),
+    ("415//5/5/5///01.62", ["+14155550162"]),
+    ("415/5550/162", ["+14155550162"]),
+    ("415--555---01-62", ["+14155550162"]),
+    ("41 5  55 5  01 62", ["+14155550162"]),
+    ("4 1 5 5.5 5.0.1 62", ["+14155550162"]),
+    ("4x1x55.5.5x0x1x6x2", ["+14155550162"]),
+    ("(4:1:5) ___5:5:5___ 01:62", ["+14155550162"]),
+    # digits and words mixed, in any case
+    ("415-555-016two", ["+14155550162"]),
+    ("(four1five) 555-01sixtwo", ["+14155550162"]),
+    ("4one5-5five5-01six2", ["+14155550162"]),
+    ("41 - 555 - 50 - 1SixTwo", ["+14155550162"]),
+    ("Four1Five5Five5_01SixTwo", ["+14155550162"]),
+    ("FOUR ONE FIVE five five five OH one six two", ["+14155550162"]),
+    ("4155550l6ate", ["+14155550168"]),  # "ate" for 8
+    ("call ten 213-555-0143", ["+12135550143"]),  # "ten" (1, 0) is not part of the number
+    # two numbers glued
+    ("213-555-0143213-555-0187", ["+12135550143", "+12135550187"]),
+    ("213-555-01434245550187", ["+12135550143", "+14245550187"]),
+    ("21355501434245550187", ["+12135550143", "+14245550187"]),
+    # split across an emoji or a line break
+    ("415-555-💋0162", ["+14155550162"]),
+    ("415💋555🔥0162", ["+14155550162"]),
+    ("415 ❤️ 555 ❤️ 0162", ["+14155550162"]),
+    ("text me 415-555-\n0162", ["+14155550162"]),
+    ("415\r\n555\r\n0162", ["+14155550162"]),
+    # look-alikes from other scripts and full-width letters
+    ("2Ο2-555-Ο143", ["+12025550143"]),  # Greek omicron
+    ("2О2-555-О143", ["+12025550143"]),  # Cyrillic O
+    ("2O2-555-0Ӏ43", ["+12025550143"]),  # Cyrillic palochka for 1
+    ("ｆｉｖｅ 4155550162", ["+14155550162"]),  # full-width letters: a spelled 5 before it
+    ("fivе fivе fivе 0162 415", []),  # Cyrillic е in "five": digits, but no valid number
+    # the country code and a "+"
+    ("call +1 415 555 0162", ["+14155550162"]),
+    ("1 (415) 555-0162", ["+14155550162"]),
+    ("+1-415-555-0162", ["+14155550162"]),
+]
+
+
+@pytest.mark.parametrize(("text", "e164s"), ISSUE_14_FORMS)
+def test_issue_14_forms(text, e164s):
+    masked, found, _ = mask_and_count(text)
+    assert [i.value for i in found if i.kind == "phone"] == e164s
+    assert digit_chains(masked) == []  # nothing of 7+ digit items is left
+
+
+def test_masked_spans_cover_the_number_and_its_brackets():
+    masked, _ = mask_identifiers("xx (four1five) 555-01sixtwo yy")
+    assert masked == "xx [PHONE] yy"
+    assert mask_identifiers("call +1 415 555 0162 now")[0] == "call [PHONE] now"
+    assert mask_identifiers("2️⃣0️⃣2️⃣5️⃣5️⃣5️⃣0️⃣1️⃣4️⃣3️⃣!")[0] == "[PHONE]!"
+    assert mask_identifiers("Text4155550162Malia")[0] == "Text[PHONE]Malia"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "someone often ate at a date, phone me, ten tents",  # digit words inside other words
+        "lol cool OOOO llll IOIO",  # homoglyphs away from digits are letters
+        "one two three four",  # four spelled digits: no chain
+        "4x4 truck, 2x2",
+    ],
+)
+def test_letters_are_not_digit_items_out_of_place(text):
+    assert digit_chains(text, min_items=1) == [] or max(n for *_, n in digit_chains(text, 1)) < 7
+    assert mask_identifiers(text)[0] == text
+
+
+def test_digit_items_and_chains():
+    assert digit_chains("call 415-555-0162 now") == [(5, 17, 10)]
+    assert digit_chains("Four1Five5Five5_01SixTwo") == [(0, 24, 10)]
+    assert digit_chains("$150 $200") == []
+    assert digit_chains("$150 $200", min_items=3) == [(1, 9, 6)]
+    assert digit_chains("4 1 5 five five five", min_items=1) == [(0, 20, 6)]
+    # a gap of more than MAX_GAP non-letters, or any letter, ends a chain
+    assert digit_chains("415 555 ....... 0162") == []
+    assert digit_chains("415 555 a 0162") == []
+
+
+def test_canonical_grouping_wins_over_a_price_in_front():
+    assert _phones("450 202 555 0143") == ["+12025550143"]
+    assert _phones("$150 2025550143 $200") == ["+12025550143"]
+    assert _phones("24/7 202 555 0143") == ["+12025550143"]
+    # the leading 1 is read as the country code and masked with the number
+    assert mask_identifiers("1 415 555 0162")[0] == "[PHONE]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "posted 2014-01-05 10:30",  # a date and a time make valid-looking digits
+        "| 18 | 0,09 | 20 | 41 | 91 | 19 | 0,06 |",  # a table of figures
+        "rates 350 600 1000",  # figures that end in 0, spaces only
+        "$415 $555 $0162",  # money in the separators
+        "id 1234567890123",  # one group longer than a number: no cut without a glued partner
+        "415-555-01629",  # a digit too many
+    ],
+)
+def test_figures_are_not_phones_but_the_safety_net_masks_them(text):
+    masked, found, net = mask_and_count(text)
+    assert found == []
+    assert net == 1
+    assert "[NUM]" in masked
+    assert digit_chains(masked) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["$150", "$150 hh / $250 hr", "01/05/14 ok", "0.0123 BTC", "5'4 120lbs 34DD", "555-014"],
+)
+def test_short_figures_are_left_alone(text):
+    # under 7 digit items: not even the safety net touches them
+    assert mask_and_count(text) == (text, [], 0)
+
+
+@pytest.mark.parametrize("text", ["2014-01-05", "call 555-0143", "36-24-36 110lbs"])
+def test_seven_digit_items_are_masked_even_without_an_area_code(text):
+    masked, found, net = mask_and_count(text)
+    assert found == []
+    assert net == 1
+    assert "[NUM]" in masked
+
+
+def test_safety_net_counts_what_is_left_around_a_phone():
+    masked, found, net = mask_and_count("$100 $150 call 415 555 0162 and 2014-01-05 or 2015")
+    assert [i.value for i in found] == ["+14155550162"]
+    assert masked == "$100 $150 call [PHONE] and [NUM] or 2015"
+    assert net == 1
+    masked, _, net = mask_and_count("100 150 200 415 555 0162 100 150 200")
+    assert masked == "[NUM] [PHONE] [NUM]"
+    assert net == 2
+    # off when phones are not sought
+    assert mask_and_count("100 150 200 250", kinds=("email",)) == ("100 150 200 250", [], 0)
+
+
+def test_other_regions_still_use_their_own_groupings():
+    assert _phones("ring 020 7946 0958 today", region="GB") == ["+442079460958"]
+    assert _phones("020-7946-0958020-7946-0959", region="GB") == ["+442079460958", "+442079460959"]
+    # a US reading of the same digits finds no number, and the safety net masks them
+    assert mask_identifiers("ring 020 7946 0958 today")[0] == "ring [NUM] today"
+
+
+def test_homoglyphs_are_capped_and_must_touch_a_digit():
+    assert _phones("2O2-555-OlO3") == ["+12025550103"]  # 4 homoglyphs
+    assert _phones("2O2-5O5-OlO3") == []  # 5: letters, not a number
+    assert _phones("lOl 4155550162") == ["+14155550162"]  # "lOl" does not touch a digit
+
+
+def test_deobfuscate_keeps_lengths():
+    for text in ("Four1Five5Five5_01SixTwo", "2️⃣0️⃣2️⃣ ２０２", "plain text", "İstanbul 2O2"):
+        assert len(_deobfuscate(text)[0]) == len(text)
+    assert _deobfuscate("4one5-5five5-01six2")[0].replace("\x01", "") == "415-555-0162"

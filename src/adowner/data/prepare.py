@@ -11,7 +11,9 @@ file                   contents
 ``test.parquet``       true_owner (if given), phones, emails, urls, handles, owner_joined_by``
                        (docs/ARCHITECTURE.md)
 ``quarantine.jsonl``   one rejected row a line: file, row, field, reason, ad_id, masked text
-``summary.json``       counts (read = kept + quarantined), duplicates, owners and ads per split
+``summary.json``       counts (read = kept + quarantined), duplicates, owners and ads per split,
+                       ``safety_net_masked``/``safety_net_ads``: chains of 7+ digit items left
+                       after identifier masking and masked as ``[NUM]`` (spans, ads)
 =====================  ========================================================================
 
 The folder is written atomically: it appears complete or not at all.
@@ -36,7 +38,13 @@ from typing import Any
 
 import pandas as pd
 
-from adowner.data.identifiers import COLUMNS, DEFAULT_SALT, hash_identifier, mask_identifiers
+from adowner.data.identifiers import (
+    COLUMNS,
+    DEFAULT_SALT,
+    MASKER_VERSION,
+    hash_identifier,
+    mask_and_count,
+)
 from adowner.data.schema import IDENTIFIER_COLUMNS, RAW_COLUMNS, SPLIT_COLUMNS, DataConfig
 from adowner.errors import AdownerError, InputError
 from adowner.log import get_logger
@@ -80,27 +88,31 @@ def _owner_column(frames: list[tuple[str, pd.DataFrame]], wanted: str | None) ->
 
 def _mask_block(
     rows: list[tuple[str, str]], region: str, salt: str
-) -> tuple[list[str], list[str], dict[str, list[list[str]]]]:
+) -> tuple[list[str], list[str], dict[str, list[list[str]]], list[int]]:
+    """Masked titles and bodies, identifier hashes, and the safety net's [NUM] spans a row."""
     titles: list[str] = []
     bodies: list[str] = []
     hashes: dict[str, list[list[str]]] = {c: [] for c in IDENTIFIER_COLUMNS}
+    net: list[int] = []
     for title, body in rows:
-        mt, found = mask_identifiers(title, region) if title else ("", [])
-        mb, found_b = mask_identifiers(body, region) if body else ("", [])
+        mt, found, net_t = mask_and_count(title, region) if title else ("", [], 0)
+        mb, found_b, net_b = mask_and_count(body, region) if body else ("", [], 0)
         titles.append(mt)
         bodies.append(mb)
+        net.append(net_t + net_b)
         per_kind: dict[str, set[str]] = {c: set() for c in IDENTIFIER_COLUMNS}
         for ident in (*found, *found_b):
             per_kind[COLUMNS[ident.kind]].add(hash_identifier(ident.kind, ident.value, salt))
         for c in IDENTIFIER_COLUMNS:
             hashes[c].append(sorted(per_kind[c]))
-    return titles, bodies, hashes
+    return titles, bodies, hashes, net
 
 
 def _mask_rows(
     df: pd.DataFrame, config: DataConfig, checkpoint_dir: Path | None = None
-) -> tuple[list[str], list[str], dict[str, list[list[str]]]]:
-    """Masked title and body of each row, and the hash lists of each identifier kind.
+) -> tuple[list[str], list[str], dict[str, list[list[str]]], list[int]]:
+    """Masked title and body of each row, the hash lists of each identifier kind, and the
+    number of spans the safety net masked as ``[NUM]`` in each row.
 
     Masking is the slow step, so with ``checkpoint_dir`` each finished block of rows is saved
     there (masked text and hashes only, never a raw identifier) under a name derived from the
@@ -114,6 +126,7 @@ def _mask_rows(
     titles: list[str] = []
     bodies: list[str] = []
     hashes: dict[str, list[list[str]]] = {c: [] for c in IDENTIFIER_COLUMNS}
+    net: list[int] = []
     salt, region = config.salt, config.region
     rows = list(zip(df["title"], df["body"], strict=True))
     step = 5000  # rows a block: the bar moves and a checkpoint is written per block
@@ -124,7 +137,8 @@ def _mask_rows(
             block = rows[lo : lo + step]
             path = None
             if checkpoint_dir is not None:
-                key = hashlib.sha256(f"{region}\x1f{salt}".encode())
+                # the masker's version is in the key: an older masker's blocks are redone
+                key = hashlib.sha256(f"{region}\x1f{salt}\x1f{MASKER_VERSION}".encode())
                 for title, body in block:
                     key.update(f"\x1e{title}\x1f{body}".encode("utf-8", "replace"))
                 path = checkpoint_dir / f"mask-{key.hexdigest()[:24]}.parquet"
@@ -132,19 +146,22 @@ def _mask_rows(
                 saved = pd.read_parquet(path)
                 bt, bb = saved["title"].tolist(), saved["body"].tolist()
                 bh = {c: [list(v) for v in saved[c]] for c in IDENTIFIER_COLUMNS}
+                bn = [int(v) for v in saved["safety_net"]]
                 resumed += len(block)
             else:
-                bt, bb, bh = _mask_block(block, region, salt)
+                bt, bb, bh, bn = _mask_block(block, region, salt)
                 if path is not None:
-                    write_parquet(pd.DataFrame({"title": bt, "body": bb, **bh}), path)
+                    frame = pd.DataFrame({"title": bt, "body": bb, **bh, "safety_net": bn})
+                    write_parquet(frame, path)
             titles += bt
             bodies += bb
+            net += bn
             for c in IDENTIFIER_COLUMNS:
                 hashes[c] += bh[c]
             progress.advance(task, len(block))
     if resumed:
         log.info("resumed %d masked rows from checkpoints in %s", resumed, checkpoint_dir)
-    return titles, bodies, hashes
+    return titles, bodies, hashes, net
 
 
 def load_ads(
@@ -199,7 +216,7 @@ def load_ads(
     df = checked.frame
 
     ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    titles, bodies, hashes = _mask_rows(df, config, ckpt)
+    titles, bodies, hashes, net = _mask_rows(df, config, ckpt)
     # explicit object Series: an empty list would otherwise make a float column
     df["title"] = pd.Series(titles, index=df.index, dtype=object)
     df["body"] = pd.Series(bodies, index=df.index, dtype=object)
@@ -228,6 +245,9 @@ def load_ads(
         "quarantined": len(quarantine),
         "quarantined_by_reason": dict(Counter(q["reason"] for q in quarantine).most_common()),
         **checked.counts,
+        # chains of 7+ digit items left after identifier masking, masked as [NUM]
+        "safety_net_masked": int(sum(net)),
+        "safety_net_ads": int(sum(1 for n in net if n)),
     }
     source = f"column:{owner_col}" if owner_col else "identifiers"
     df = df.drop(columns=["_file", "_row"])
