@@ -428,8 +428,9 @@ def _segment(t: str, chain: _Chain, region: str) -> list[_Candidate]:
     may end inside a group only if the next starts there. Among the segmentations, the one
     with the most numbers wins; then the one with the most canonical groupings (3-3-4,
     1-3-3-4, or whatever libphonenumber writes for the region); then the one covering most
-    digits. Non-canonical groupings are refused where they look like figures (a separator
-    with ``$ % | , ;``, or a date); all-0-ending groups with spaces only are a price list
+    digits. A candidate that starts with a price (``$150 4245550101``) or holds money in a
+    separator is refused; so are non-canonical groupings that look like figures (a separator
+    with ``| , ;``, or a date) and all-0-ending groups with spaces only, a price list
     (``rates 350 600 1000``).
     """
     n = len(chain.digits)
@@ -455,6 +456,8 @@ def _segment(t: str, chain: _Chain, region: str) -> list[_Candidate]:
         """Score of items [i, j) as the number ``found``, or None if it is refused."""
         if sum(homo[i:j]) > _MAX_HOMOGLYPHS:
             return None
+        if starts[i] and seps[i].rstrip()[-1:] in _MONEY:
+            return None  # it starts with a price: "$150 4245550101"
         inner = [k for k in range(i + 1, j) if starts[k]]
         # a stretch of single items (spaced out or spelled digits) counts as one group
         bounds = {k - i for k in inner if not (group_len[k - 1] == 1 and group_len[k] == 1)}
