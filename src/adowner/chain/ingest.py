@@ -20,7 +20,10 @@ unknown is counted (``summary.json``: ``inputs_unresolved``).
 
 Bad parts never stop the run: a corrupt or truncated block (with its byte offset), an
 unparseable hex transaction, or a bad JSON/CSV row (with its line) is written to
-``DIR/quarantine.jsonl`` and counted; the rest is ingested. Each input file is checkpointed
+``DIR/quarantine.jsonl`` and counted; the rest is ingested. A record is added whole or not at
+all (:meth:`Rows.check_since`): every value must fit its column (text that is valid Unicode,
+amounts in 0..21 M BTC, heights, indexes and output numbers in their ranges), else the record
+is quarantined with nothing of it kept. Each input file is checkpointed
 (``DIR/.parts``), so an interrupted run resumes without re-reading finished files.
 
 Example::
@@ -64,6 +67,14 @@ MAGICS = {
     bytes.fromhex("fabfb5da"): "regtest",
 }
 SAT_PER_BTC = Decimal(100_000_000)
+MAX_MONEY = 21_000_000 * 100_000_000  # consensus limit on an amount, in satoshi
+_INT_RANGES = {  # column -> allowed values: what Bitcoin allows, inside the Arrow type
+    "block_height": (0, 2**31 - 1),
+    "index": (0, 2**31 - 1),
+    "n": (0, 2**31 - 1),
+    "spent_vout": (0, 2**32 - 1),
+    "value_sat": (0, MAX_MONEY),
+}
 
 Quarantine = Callable[[dict[str, Any]], None]
 
@@ -117,11 +128,85 @@ class Rows:
         o["value_sat"].append(value)
         o["script_type"].append(script_type)
 
+    def mark(self) -> tuple[int, int, int]:
+        """The table lengths now; :meth:`rollback` to it drops a half-added record."""
+        return (
+            len(self.transactions["txid"]),
+            len(self.inputs["txid"]),
+            len(self.outputs["txid"]),
+        )
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        for table, n in zip((self.transactions, self.inputs, self.outputs), mark, strict=True):
+            for values in table.values():
+                del values[n:]
+
+    def check_since(self, mark: tuple[int, int, int]) -> None:
+        """``ValueError`` naming the column if a value added since ``mark`` does not fit it."""
+        for name, n in zip(("transactions", "inputs", "outputs"), mark, strict=True):
+            table = getattr(self, name)
+            lengths = {len(v) for v in table.values()}
+            if len(lengths) != 1:
+                raise ValueError(f"{name}: a record was added in part")
+            for f in SCHEMAS[name]:
+                for v in table[f.name][n:]:
+                    _check_value(name, f, v)
+
     def tables(self) -> dict[str, pa.Table]:
         return {
             name: pa.Table.from_pydict(getattr(self, name), schema=schema)
             for name, schema in SCHEMAS.items()
         }
+
+
+def _check_value(table: str, f: pa.Field, v: Any) -> None:
+    where = f"{table}.{f.name}"
+    if v is None:
+        if not f.nullable:
+            raise ValueError(f"{where}: missing")
+        return
+    if pa.types.is_string(f.type):
+        if not isinstance(v, str):
+            raise ValueError(f"{where}: not text")
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where}: not valid Unicode (lone surrogate)") from None
+    elif pa.types.is_integer(f.type):
+        lo, hi = _INT_RANGES.get(f.name, (-(2**31), 2**31 - 1))
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise ValueError(f"{where}: {v!r} is not an integer in {lo}..{hi}")
+    elif pa.types.is_boolean(f.type):
+        if not isinstance(v, bool):
+            raise ValueError(f"{where}: not true/false")
+    elif pa.types.is_timestamp(f.type) and not isinstance(v, pd.Timestamp):
+        raise ValueError(f"{where}: not a time")
+
+
+def _add_whole(
+    rows: Rows,
+    stats: dict[str, int],
+    quarantine: Quarantine,
+    where: dict[str, Any],
+    prefix: str,
+    add: Callable[..., Any],
+    *args: Any,
+) -> bool:
+    """Run ``add`` (which appends one record to ``rows``); keep all of it or, on any error,
+    none of it, and quarantine it at ``where`` with ``prefix`` and the error (the error's type
+    and message without a prefix)."""
+    mark, before = rows.mark(), dict(stats)
+    try:
+        add(*args)
+        rows.check_since(mark)
+    except Exception as exc:
+        rows.rollback(mark)
+        stats.clear()
+        stats.update(before)
+        error = f"{prefix}{exc}" if prefix else f"{type(exc).__name__}: {exc}"
+        quarantine({**where, "error": error})
+        return False
+    return True
 
 
 def _timestamp(value: Any) -> pd.Timestamp | None:
@@ -160,7 +245,8 @@ def _bip34_height(block: CBlock) -> int | None:
     sig = bytes(block.vtx[0].vin[0].scriptSig)
     if not sig or not 1 <= sig[0] <= 8 or len(sig) < 1 + sig[0]:
         return None
-    return int.from_bytes(sig[1 : 1 + sig[0]], "little")
+    height = int.from_bytes(sig[1 : 1 + sig[0]], "little")
+    return height if height < 2**31 else None  # no BIP 34 height: pre-BIP 34 coinbase data
 
 
 def _add_block(rows: Rows, block: CBlock, stats: dict[str, int]) -> None:
@@ -174,6 +260,14 @@ def _add_block(rows: Rows, block: CBlock, stats: dict[str, int]) -> None:
     stats["blocks"] = stats.get("blocks", 0) + 1
 
 
+def _add_raw_block(rows: Rows, raw: bytes, stats: dict[str, int]) -> None:
+    _add_block(rows, CBlock.deserialize(raw), stats)
+
+
+def _add_raw_tx(rows: Rows, raw: bytes) -> None:
+    _add_ctx(rows, CTransaction.deserialize(raw), None, None)
+
+
 def read_raw_blocks(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[str, int]) -> None:
     """A single serialized block, or a ``blk*.dat`` file of magic-framed blocks."""
     with open(path, "rb") as fh:
@@ -182,10 +276,17 @@ def read_raw_blocks(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[
             raise InputError("empty file", path=str(path))
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             if data[:4] not in MAGICS:
-                try:
-                    _add_block(rows, CBlock.deserialize(data[:]), stats)
-                except Exception as exc:
-                    quarantine({"offset": 0, "error": f"not a valid block: {exc}"})
+                _add_whole(
+                    rows,
+                    stats,
+                    quarantine,
+                    {"offset": 0},
+                    "not a valid block: ",
+                    _add_raw_block,
+                    rows,
+                    data[:],
+                    stats,
+                )
                 return
             _read_framed(data, rows, quarantine, stats)
 
@@ -216,20 +317,26 @@ def _read_framed(
                 }
             )
             return
-        try:
-            block = CBlock.deserialize(data[start : start + length])
-        except Exception as exc:
-            quarantine({"offset": off, "error": f"corrupt block: {exc}"})
-        else:
-            _add_block(rows, block, stats)
+        raw = data[start : start + length]
+        _add_whole(
+            rows,
+            stats,
+            quarantine,
+            {"offset": off},
+            "corrupt block: ",
+            _add_raw_block,
+            rows,
+            raw,
+            stats,
+        )
         off = start + length
 
 
 def read_hex(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[str, int]) -> None:
     """One raw transaction (or block) per line, as hex."""
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
-            text = line.strip()
+            text = line.decode("ascii", errors="replace").strip()
             if not text:
                 continue
             try:
@@ -242,12 +349,28 @@ def read_hex(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[str, in
             except Exception:
                 block = None
             if block is not None and len(raw) > 80:
-                _add_block(rows, block, stats)
+                _add_whole(
+                    rows,
+                    stats,
+                    quarantine,
+                    {"line": lineno},
+                    "invalid block: ",
+                    _add_block,
+                    rows,
+                    block,
+                    stats,
+                )
                 continue
-            try:
-                _add_ctx(rows, CTransaction.deserialize(raw), None, None)
-            except Exception as exc:
-                quarantine({"line": lineno, "error": f"invalid transaction: {exc}"})
+            _add_whole(
+                rows,
+                stats,
+                quarantine,
+                {"line": lineno},
+                "invalid transaction: ",
+                _add_raw_tx,
+                rows,
+                raw,
+            )
 
 
 # ------------------------------------------------------------------ Bitcoin Core JSON
@@ -381,54 +504,114 @@ def _add_json_record(rows: Rows, rec: Any) -> None:
 
 def read_json(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[str, int]) -> None:
     """A JSON document (object or list) or JSON Lines of Core responses / bitcoin-etl rows."""
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
+    data = path.read_bytes()
+    if not data.strip():
         raise InputError("empty file", path=str(path))
     try:
-        doc = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError:
+        doc = json.loads(data.decode("utf-8-sig"), parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         doc = None
     if doc is not None:
         for i, rec in enumerate(doc if isinstance(doc, list) else [doc]):
-            try:
-                _add_json_record(rows, rec)
-            except Exception as exc:
-                quarantine({"row": i, "error": f"{type(exc).__name__}: {exc}"})
+            _add_whole(
+                rows,
+                stats,
+                quarantine,
+                {"row": i},
+                "",
+                _add_json_record,
+                rows,
+                rec,
+            )
         return
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            _add_json_record(rows, json.loads(line, parse_float=Decimal))
-        except Exception as exc:
-            quarantine({"line": lineno, "error": f"{type(exc).__name__}: {exc}"})
+        _add_whole(
+            rows,
+            stats,
+            quarantine,
+            {"line": lineno},
+            "",
+            _add_json_line,
+            rows,
+            line,
+            lineno == 1,
+        )
+
+
+def _add_json_line(rows: Rows, line: bytes, first: bool) -> None:
+    try:
+        text = line.decode("utf-8-sig" if first else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    _add_json_record(rows, json.loads(text, parse_float=Decimal))
 
 
 def read_etl_csv(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[str, int]) -> None:
     """bitcoin-etl rows as CSV; ``inputs``/``outputs`` hold JSON arrays."""
-    with open(path, newline="", encoding="utf-8") as fh:
+    # undecodable bytes become lone surrogates, which the row check rejects (that row only)
+    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as fh:
         reader = csv.DictReader(fh)
-        if not reader.fieldnames or "hash" not in reader.fieldnames:
+        try:
+            names = reader.fieldnames
+        except csv.Error as exc:
+            raise InputError(f"not a readable CSV file ({exc})", path=str(path)) from None
+        if not names or "hash" not in names:
             raise InputError("not a bitcoin-etl CSV (no 'hash' column)", path=str(path))
-        for rec in reader:
+        while True:
             try:
-                add_etl_row(rows, rec)
-            except Exception as exc:
-                quarantine({"line": reader.line_num, "error": f"{type(exc).__name__}: {exc}"})
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                quarantine({"line": reader.line_num, "error": f"malformed CSV: {exc}"})
+                continue
+            _add_whole(
+                rows,
+                stats,
+                quarantine,
+                {"line": reader.line_num},
+                "",
+                add_etl_row,
+                rows,
+                rec,
+            )
 
 
 def read_etl_parquet(path: Path, rows: Rows, quarantine: Quarantine, stats: dict[str, int]) -> None:
     """bitcoin-etl / BigQuery rows as Parquet (nested ``inputs``/``outputs``)."""
-    pf = pq.ParquetFile(path)
-    if "hash" not in pf.schema_arrow.names:
+    try:
+        pf = pq.ParquetFile(path)
+        names = pf.schema_arrow.names
+    except Exception as exc:  # pyarrow raises several types for a file that is not Parquet
+        raise InputError(
+            f"not a readable Parquet file ({type(exc).__name__})", path=str(path)
+        ) from None
+    if "hash" not in names:
         raise InputError("not a bitcoin-etl Parquet file (no 'hash' column)", path=str(path))
     row_no = 0
-    for batch in pf.iter_batches(batch_size=10_000):
-        for rec in batch.to_pylist():
-            try:
-                add_etl_row(rows, rec)
-            except Exception as exc:
-                quarantine({"row": row_no, "error": f"{type(exc).__name__}: {exc}"})
+    batches = pf.iter_batches(batch_size=10_000)
+    while True:
+        try:
+            batch = next(batches)
+            records = batch.to_pylist()
+        except StopIteration:
+            break
+        except Exception as exc:  # a corrupt page: the rows from here on cannot be read
+            quarantine({"row": row_no, "error": f"unreadable Parquet data: {exc}"})
+            break
+        for rec in records:
+            _add_whole(
+                rows,
+                stats,
+                quarantine,
+                {"row": row_no},
+                "",
+                add_etl_row,
+                rows,
+                rec,
+            )
             row_no += 1
 
 

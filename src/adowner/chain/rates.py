@@ -14,7 +14,8 @@ Accepted CSV layouts (the first column is the time):
 | CoinDesk BPI daily             | ``Date, "Close Price"`` (+ footer lines)  | end of the day (close) |
 
 A daily file gives the close at the end of its day (date + 1 day, 00:00 UTC). Rows whose time
-or price cannot be read (the CoinDesk footer, for example) are skipped and counted in
+or price cannot be read (the CoinDesk footer, for example; a price that is not a finite
+positive number) are skipped and counted in
 ``series.attrs["bad_rows"]`` with their line numbers logged. Times outside the series give NaN:
 no extrapolation.
 
@@ -43,9 +44,11 @@ PRICE_COLUMNS = ("price_usd", "Close", "close", "Close Price", "price", "rate", 
 def read_rates(path: str | os.PathLike[str]) -> pd.Series:
     """The rate series (USD per BTC) indexed by UTC time, sorted, duplicates averaged."""
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read rates CSV: {exc}", path=str(path)) from exc
+        # undecodable bytes cannot be a time or a price: such a row is skipped like the others
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, encoding_errors="replace")
+    except (OSError, ValueError) as exc:  # ParserError and EmptyDataError are ValueErrors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read rates CSV: {first}", path=str(path)) from None
     if df.shape[1] < 2 or df.empty:
         raise InputError("rates CSV needs a time column and a price column", path=str(path))
     price_col = next((c for c in PRICE_COLUMNS if c in df.columns), None)
@@ -56,7 +59,10 @@ def read_rates(path: str | os.PathLike[str]) -> pd.Series:
     time_col = df.columns[0]
     times = pd.to_datetime(df[time_col], utc=True, errors="coerce", format="mixed")
     prices = pd.to_numeric(df[price_col], errors="coerce")
-    ok = times.notna() & prices.notna() & (prices > 0)
+    ok = times.notna() & prices.notna() & np.isfinite(prices) & (prices > 0)
+    daily = str(time_col).lower() == "date" and price_col != "price_usd"
+    if daily:  # the day's end must still be a representable time
+        ok &= times.notna() & (times < pd.Timestamp.max.tz_localize("UTC") - pd.Timedelta(days=1))
     if not ok.any():
         raise InputError("no readable (time, price) row", path=str(path), field=price_col)
     bad = np.flatnonzero(~ok.to_numpy()) + 2  # +1 header, +1 one-based
@@ -64,9 +70,8 @@ def read_rates(path: str | os.PathLike[str]) -> pd.Series:
         log.warning(
             "%s: skipped %d unreadable rate rows (lines %s)", path, len(bad), bad[:5].tolist()
         )
-    daily = time_col.lower() == "date" and price_col != "price_usd"
     if daily:
-        times = times + pd.Timedelta(days=1)  # a daily close is the price at the end of its day
+        times = times.where(ok) + pd.Timedelta(days=1)  # a daily close: the price at day's end
     s = pd.Series(prices[ok].to_numpy(float), index=pd.DatetimeIndex(times[ok]), name="usd_per_btc")
     s = s.groupby(level=0).mean().sort_index()
     s.attrs["bad_rows"] = len(bad)
