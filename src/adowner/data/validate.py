@@ -8,6 +8,8 @@ What it computes
     ===========================  ==========================================  ===============
     check                        what happens                                field
     ===========================  ==========================================  ===============
+    a list or mapping as a value quarantined ("not a single value")          the column
+    (JSONL, Parquet)
     invalid UTF-8                quarantined ("invalid UTF-8")               the column
     missing or empty text        quarantined ("empty text")                  ``text``
     control characters           removed (``\\r\\n`` → ``\\n``), counted      ``text``
@@ -95,7 +97,10 @@ def parse_timestamps(s: pd.Series) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.tz_localize("UTC") if s.dt.tz is None else s.dt.tz_convert("UTC")
     out = pd.Series(pd.NaT, index=s.index, dtype="datetime64[ns, UTC]")
-    present = s.notna()
+    # a flag is no time (pandas would refuse it); it stays NaT, i.e. unparseable
+    present = s.notna() & pd.Series(
+        [not isinstance(v, bool | np.bool_) for v in s], index=s.index, dtype=bool
+    )
     if not present.any():
         return out
     vals = s[present]
@@ -130,6 +135,27 @@ def validate(raw: pd.DataFrame, config: DataConfig, owner_column: str | None) ->
         new = mask & reason.isna()
         reason[new] = why
         fld[new] = column
+
+    # A list or mapping (JSONL, Parquet) is no single value: quarantined, then blanked so the
+    # checks below see only scalars. Bytes (a Parquet binary column) are decoded as UTF-8.
+    for c in [c for c in df.columns if c not in ("_file", "_row") and df[c].dtype == object]:
+        values = df[c].tolist()
+        nested = [isinstance(v, list | tuple | dict | set | np.ndarray) for v in values]
+        has_bytes = any(isinstance(v, bytes | bytearray) for v in values)
+        if any(nested) or has_bytes:
+            reject(pd.Series(nested, index=df.index, dtype=bool), "not a single value", c)
+            df[c] = pd.Series(
+                [
+                    None
+                    if bad
+                    else bytes(v).decode("utf-8", "surrogateescape")
+                    if isinstance(v, bytes | bytearray)
+                    else v
+                    for v, bad in zip(values, nested, strict=True)
+                ],
+                index=df.index,
+                dtype=object,
+            )
 
     text_cols = [c for c in ("title", "body", "text") if c in df.columns]
     others = ("ad_id", *STRING_COLUMNS, *([owner_column] if owner_column else []))
