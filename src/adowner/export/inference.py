@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -58,6 +59,51 @@ DEFAULT_FPR = 0.01
 BATCHING = {"onnx": (512, 8), "torch": (4096, 64)}
 
 
+def _read_json(path: Path) -> Any:
+    """A JSON file of the model folder; ``InputError`` naming it when it is not JSON text."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", path=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON ({exc.msg}, line {exc.lineno})", path=str(path)) from exc
+    except RecursionError:
+        raise InputError("invalid JSON (nested too deeply)", path=str(path)) from None
+
+
+def _whole(cfg: dict[str, Any], key: str, path: Path, lo: int, hi: int, default: Any = None) -> int:
+    value = cfg.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise InputError(
+            f"must be an integer in {lo}..{hi}, got {value!r}", path=str(path), field=key
+        )
+    return value
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def read_thresholds(entries: Any, path: Path, key: str) -> dict[float, float]:
+    """``{fpr: threshold}`` from a list of ``{"fpr", "threshold", ...}``; ``InputError`` if not."""
+    if entries is None:
+        return {}
+    out: dict[float, float] = {}
+    if not isinstance(entries, list):
+        raise InputError("must be a list of {fpr, threshold}", path=str(path), field=key)
+    for t in entries:
+        fpr: Any = t.get("fpr") if isinstance(t, dict) else None
+        thr: Any = t.get("threshold") if isinstance(t, dict) else None
+        if not (_number(fpr) and _number(thr) and 0.0 < fpr < 1.0 and np.isfinite(thr)):
+            raise InputError(
+                f"entry {t!r:.80} is not {{fpr in (0, 1), threshold: finite number}}",
+                path=str(path),
+                field=key,
+            )
+        out[float(fpr)] = float(thr)
+    return out
+
+
 def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``adowner.json`` of an exported folder, with a clear error when it is not one."""
     path = Path(folder) / CONFIG_NAME
@@ -66,13 +112,20 @@ def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
             f"not an adowner model folder (no {CONFIG_NAME}); export one with `adowner export`",
             path=str(folder),
         )
-    try:
-        cfg: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON ({exc.msg}, line {exc.lineno})", path=str(path)) from exc
+    cfg = _read_json(path)
+    if not isinstance(cfg, dict):
+        raise InputError(f"must hold a JSON object, not {type(cfg).__name__}", path=str(path))
     for key in ("embedding_dim", "max_length"):
         if key not in cfg:
             raise InputError("missing key", path=str(path), field=key)
+    _whole(cfg, "embedding_dim", path, 1, 65_536)
+    _whole(cfg, "max_length", path, 1, 1_000_000)
+    _whole(cfg, "pad_token_id", path, 0, 2**31 - 1, default=0)
+    if cfg.get("model_id") is not None and not isinstance(cfg["model_id"], str):
+        raise InputError("must be a string", path=str(path), field="model_id")
+    if cfg.get("normalization") is not None and not isinstance(cfg["normalization"], dict):
+        raise InputError("must be an object of settings", path=str(path), field="normalization")
+    read_thresholds(cfg.get("thresholds"), path, "thresholds")
     return cfg
 
 
@@ -82,7 +135,12 @@ def build_normalizer(settings: dict[str, Any] | None) -> Callable[[Sequence[str]
         return lambda texts: list(texts)
     from adowner.text.normalize import StyleNormalizer
 
-    normalizer = StyleNormalizer.from_dict(settings)
+    try:
+        normalizer = StyleNormalizer.from_dict(settings)
+    except (TypeError, ValueError, re.error) as exc:
+        raise InputError(
+            f"normalization settings not understood ({exc})".splitlines()[0], field="normalization"
+        ) from None
     return normalizer.normalize_batch
 
 
@@ -248,17 +306,24 @@ class Encoder:
         self.model_id: str = self.config.get("model_id") or self.folder.name
         self.dimension = int(self.config["embedding_dim"])
         self.max_length = int(self.config["max_length"])
-        self.thresholds: dict[float, float] = {
-            float(t["fpr"]): float(t["threshold"]) for t in self.config.get("thresholds") or []
-        }
-        self._normalize = build_normalizer(self.config.get("normalization"))
+        config_path = self.folder / CONFIG_NAME
+        self.thresholds = read_thresholds(self.config.get("thresholds"), config_path, "thresholds")
+        try:
+            self._normalize = build_normalizer(self.config.get("normalization"))
+        except InputError as exc:
+            raise InputError(str(exc), path=str(config_path)) from None
 
         tok_path = self.folder / "tokenizer.json"
         if not tok_path.is_file():
             raise InputError("missing tokenizer.json", path=str(self.folder))
-        self.tokenizer = Tokenizer.from_file(str(tok_path))
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=self.max_length)
+        try:
+            self.tokenizer = Tokenizer.from_file(str(tok_path))
+            self.tokenizer.no_padding()
+            self.tokenizer.enable_truncation(max_length=self.max_length)
+        except Exception as exc:  # the Rust library raises a bare Exception for a bad file
+            raise InputError(
+                f"not a readable tokenizer ({_first_line(exc)})", path=str(tok_path)
+            ) from None
         self.pad_id = int(self.config.get("pad_token_id", 0))
 
         threads = threads or int(os.environ.get("ADOWNER_THREADS", 0)) or (os.cpu_count() or 1)
@@ -281,13 +346,26 @@ class Encoder:
             # One single-threaded ONNX Runtime stream per core, each on its own batches, beats
             # one stream with every core on the same batch (figures in docs/BENCHMARKS.md).
             self.workers = max(1, min(workers or threads, threads))
-            self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
-                fused if fused.is_file() else onnx_path, max(1, threads // self.workers)
-            )
+            net_path = fused if fused.is_file() else onnx_path
+            try:
+                self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
+                    net_path, max(1, threads // self.workers)
+                )
+            except Exception as exc:  # onnxruntime: InvalidProtobuf, Fail, InvalidGraph, ...
+                raise InputError(
+                    f"not a loadable ONNX model ({_first_line(exc)})", path=str(net_path)
+                ) from None
         elif backend == "torch":
             self.workers = 1  # PyTorch's thread count is process-wide: one stream, all cores
             self.precision = resolve_precision(precision, device)
-            self._net = _TorchBackend(self.folder, threads, device, self.precision)
+            try:
+                self._net = _TorchBackend(self.folder, threads, device, self.precision)
+            except AdownerError:
+                raise
+            except Exception as exc:  # transformers/safetensors: OSError, ValueError, ...
+                raise InputError(
+                    f"not a loadable PyTorch model ({_first_line(exc)})", path=str(self.folder)
+                ) from None
         else:
             raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
         self.backend = backend
@@ -299,21 +377,58 @@ class Encoder:
         self.hybrid_thresholds: dict[float, float] = {}
         if (self.folder / HYBRID_NAME).is_file():
             self._load_hybrid(self.folder / HYBRID_NAME)
+        self._self_check()
+
+    _PROBE = ("HOT New girl!!!! 💋💋💋💋 sooooo\nCall now 202-555-0143", "call me, sweet ads")
+
+    def _self_check(self) -> None:
+        """Embed and score two probe ads once, so that a folder whose parts do not fit together
+        (an ONNX graph of another width, a hybrid.json of other features) fails here, with
+        one line naming it, and not on a user's first request."""
+        try:
+            emb = self.embed(list(self._PROBE))
+        except Exception as exc:
+            raise InputError(
+                f"the model does not run ({type(exc).__name__}: {_first_line(exc)})",
+                path=str(self.folder),
+            ) from None
+        if emb.shape != (2, self.dimension) or not np.isfinite(emb).all():
+            raise InputError(
+                f"the network gives embeddings that do not fit {CONFIG_NAME} (shape "
+                f"{emb.shape}, embedding_dim {self.dimension}, finite: {bool(np.isfinite(emb).all())})",
+                path=str(self.folder),
+            )
+        if self.hybrid is not None:
+            path = self.folder / HYBRID_NAME
+            try:
+                score = self.hybrid.score_embedded(
+                    list(self._PROBE), emb, np.array([0]), np.array([1])
+                )
+            except Exception as exc:
+                raise InputError(
+                    f"the hybrid score does not run ({type(exc).__name__}: {_first_line(exc)})",
+                    path=str(path),
+                ) from None
+            if np.shape(score) != (1,) or not np.isfinite(score).all():
+                raise InputError(f"the hybrid score gives {score!r:.60}", path=str(path))
 
     def _load_hybrid(self, path: Path) -> None:
         """The hybrid score of ``hybrid.json`` (needs scikit-learn; loaded only when present)."""
         from adowner.evaluation.hybrid import Hybrid
 
+        state = _read_json(path)
+        if not isinstance(state, dict):
+            raise InputError(f"must hold a JSON object, not {type(state).__name__}", path=str(path))
+        self.hybrid_thresholds = read_thresholds(state.get("thresholds"), path, "thresholds")
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+            self.hybrid = Hybrid.from_state(state, self, name=f"hybrid:{self.model_id}")
+        except InputError as exc:
+            raise InputError(str(exc), path=str(path)) from None
+        except Exception as exc:  # a missing key or a value of the wrong shape
             raise InputError(
-                f"invalid JSON ({exc.msg}, line {exc.lineno})", path=str(path)
-            ) from exc
-        self.hybrid = Hybrid.from_state(state, self, name=f"hybrid:{self.model_id}")
-        self.hybrid_thresholds = {
-            float(t["fpr"]): float(t["threshold"]) for t in state.get("thresholds") or []
-        }
+                f"not a hybrid state this version reads ({type(exc).__name__}: {_first_line(exc)})",
+                path=str(path),
+            ) from None
 
     # ------------------------------------------------------------------ embedding
     def normalize(self, texts: Sequence[str]) -> list[str]:
@@ -429,6 +544,12 @@ class Encoder:
             f"Encoder({str(self.folder)!r}, backend={self.backend!r}, device={self.device!r}, "
             f"precision={self.precision!r}, dim={self.dimension})"
         )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:200] + "..."
 
 
 def _lookup(thresholds: dict[float, float], fpr: float, where: Path) -> float:
