@@ -394,3 +394,20 @@ def test_deobfuscate_keeps_lengths():
     for text in ("Four1Five5Five5_01SixTwo", "2️⃣0️⃣2️⃣ ２０２", "plain text", "İstanbul 2O2"):
         assert len(_deobfuscate(text)[0]) == len(text)
     assert _deobfuscate("4one5-5five5-01six2")[0].replace("\x01", "") == "415-555-0162"
+
+
+@pytest.mark.parametrize(
+    ("text", "e164s"),
+    [
+        ("call 41 5555 01 62 24/7", ["+14155550162"]),  # 24/7 does not join the number
+        ("24/7 ４-0—４٥5️⃣５o１8..2 $200/hr", ["+14045550182"]),
+        ("24/7 24/7 24/7 24/7 babe", []),
+        ("call 5.5.01 4155550162", ["+14155550162"]),
+        ("41 5-55-5-01 62", ["+14155550162"]),  # 5-5-01: a two-digit "year" is no date
+        ("Malia+14 • 1️⃣/5💋٥.٥-٥-٠1️⃣💋2___٩xoxo", ["+14155550129"]),
+    ],
+)
+def test_round_the_clock_and_short_dates(text, e164s):
+    masked, found, _ = mask_and_count(text)
+    assert [i.value for i in found] == e164s
+    assert digit_chains(masked) == []

@@ -169,11 +169,16 @@ _NANP_LEAD = frozenset("23456789")
 # Non-canonical groupings with these in a separator are tables or price lists, not numbers.
 _MONEY = frozenset("$€£¥%")
 _LIST_SEPS = frozenset("|,;")
+# Dates with a 4-digit year (2014-01-05, 05/01/2014): with a time after them they make valid-
+# looking digits. (Two-digit years are not dates here: 5.5.01 is as likely a number.)
 _DATE = re.compile(
     r"(?<![0-9])(?:(?:19|20)\d\d(?P<s>[-/.])(?:0?[1-9]|1[0-2])(?P=s)(?:0?[1-9]|[12]\d|3[01])"
-    r"|(?:0?[1-9]|[12]\d|3[01])(?P<t>[-/.])(?:0?[1-9]|[12]\d|3[01])(?P=t)(?:19|20)?\d\d)"
+    r"|(?:0?[1-9]|[12]\d|3[01])(?P<t>[-/.])(?:0?[1-9]|[12]\d|3[01])(?P=t)(?:19|20)\d\d)"
     r"(?![0-9])"
 )
+# "24/7" (round the clock) is the commonest figure in ads, and often right next to a number:
+# it is no digit items, so that it neither joins a number nor makes a chain.
+_ROUND_THE_CLOCK = re.compile(r"(?<![0-9])24 ?[/x-] ?7(?![0-9])")
 
 
 @lru_cache(maxsize=1)
@@ -223,6 +228,8 @@ def _item_text(text: str) -> str | None:
     if real < _MIN_REAL and real + len(_ONE_WORD.findall(low)) < _MIN_REAL:
         return None  # cheap: no chain of MIN_CHAIN items with 3 real ones can be here
     edits: list[tuple[int, int, str]] = []
+    if "24" in t:
+        edits += [(m.start(), m.end(), "h" * len(m.group())) for m in _ROUND_THE_CLOCK.finditer(t)]
     for m in _WORD_RUN.finditer(low):
         digits = "".join(_WORD_VALUES[w] for w in _ONE_WORD.findall(m.group()))
         edits.append((m.start(), m.end(), digits + _FILL * (m.end() - m.start() - len(digits))))
@@ -232,7 +239,7 @@ def _item_text(text: str) -> str | None:
             edits.append((m.start(), m.end(), h.translate(_HOMOGLYPH_DIGIT) if h else " "))
     if not edits:
         return t
-    edits.sort()  # whole letter runs each: they never overlap
+    edits.sort()  # whole letter runs each, or 24/7: they never overlap
     parts: list[str] = []
     last = 0
     for start, end, new in edits:
