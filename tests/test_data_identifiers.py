@@ -316,9 +316,20 @@ def test_digit_items_and_chains():
     assert digit_chains("$150 $200") == []
     assert digit_chains("$150 $200", min_items=3) == [(1, 9, 6)]
     assert digit_chains("4 1 5 five five five", min_items=1) == [(0, 20, 6)]
-    # a gap of more than MAX_GAP non-letters, or any letter, ends a chain
-    assert digit_chains("415 555 ....... 0162") == []
+    # the safety net's chains bridge gaps of up to NET_GAP non-letters (emoji count as one)
+    assert digit_chains("415 555 ....... 0162") == [(0, 20, 10)]
+    assert digit_chains("415 555 👩🏽‍❤️‍👨👩🏽‍❤️‍👨👩🏽‍❤️‍👨 0162")[0][2] == 10
+    # a longer gap, or any letter, ends a chain
+    assert digit_chains("415 555 ............. 0162") == []
     assert digit_chains("415 555 a 0162") == []
+
+
+def test_a_number_split_by_a_long_gap_is_no_phone_but_is_masked():
+    text = "call 415 555 ---------- 0162 now"  # 10 dashes: no number, but no survivor either
+    masked, found, net = mask_and_count(text)
+    assert found == []
+    assert (masked, net) == ("call [NUM] now", 1)
+    assert _phones("call 415 555 ---- 0162 now") == ["+14155550162"]  # a gap of 6
 
 
 def test_canonical_grouping_wins_over_a_price_in_front():

@@ -24,9 +24,9 @@ Source
        full-width look-alikes: ``2O2``, ``Ol43``, never ``lol``) is one item. An ``x`` between
        two digits separates them (``4x1x5``).
     2. **Chains.** Items with at most :data:`MAX_GAP` (6) characters between them that are not
-       letters or digits (spaces, line breaks, punctuation, emoji, ``_``) form a chain; letters
-       around a chain do not matter (``Text4155550162Malia``). Texts with fewer than 3 digit
-       items, and chains of fewer than 7, are skipped at once.
+       letters or digits (spaces, line breaks, punctuation, emoji counted as one, ``_``) form a
+       chain; letters around a chain do not matter (``Text4155550162Malia``). Texts with fewer
+       than 3 digit items, and chains of fewer than 7, are skipped at once.
     3. **Segmentation.** Each chain is cut into valid numbers (``phonenumbers.is_valid_number``
        for the configured region, or any country after a ``+``): the most numbers, then the
        groupings libphonenumber itself writes (3-3-4 in the US), then the most digits. Glued
@@ -34,7 +34,7 @@ Source
        (``450 202 555 0143``) stays out. Non-canonical groupings with money, table or list
        separators, dates, and spaced price lists whose figures all end in 0 are refused.
     4. **Safety net.** After every identifier is masked, each chain of 7 or more digit items
-       that is left becomes ``[NUM]`` (:func:`mask_and_count` counts them): a number the
+       (here with gaps of up to :data:`NET_GAP`, 12) that is left becomes ``[NUM]`` (:func:`mask_and_count` counts them): a number the
        finder could not validate never survives, at the price of masking long price lists,
        dates with times and body measurements (``36-24-36 110lbs``).
 
@@ -157,11 +157,17 @@ _D = "0-9\ue000-\ue009"
 # One item: a digit, the fillers of its word, the tail of an emoji keycap (5️⃣).
 _ITEM = re.compile(rf"[{_D}]\x01*(?:\ufe0f?\u20e3)?")
 # Between items: up to MAX_GAP characters that are neither letters nor digits (spaces, line
-# breaks, punctuation, emoji, ``_``). Items with no gap between them form a group.
+# breaks, punctuation, emoji, ``_``); the joiners, variation selectors and skin tones of an
+# emoji do not count (``👩🏽‍❤️‍👨`` is 3). Items with no gap between them form a group.
+# The safety net chains items across gaps of up to NET_GAP: a number split by a long run of
+# emoji or dots still goes.
 MAX_GAP = 6
-_GAP = rf"(?:[^\w\x01\ue000-\ue009]|_){{0,{MAX_GAP}}}"
-_CHAIN = re.compile(rf"[{_D}]\x01*(?:\ufe0f?\u20e3)?(?:{_GAP}[{_D}]\x01*(?:\ufe0f?\u20e3)?)+")
-_CHAIN_ANY = re.compile(_CHAIN.pattern[:-1] + "*")  # one item or more
+NET_GAP = 12
+_GAP_UNIT = r"(?:(?:[^\w\x01\ue000-\ue009]|_)[\u200d\ufe0f\U0001f3fb-\U0001f3ff]*)"
+_ONE = rf"[{_D}]\x01*(?:\ufe0f?\u20e3)?"
+_CHAIN = re.compile(rf"{_ONE}(?:{_GAP_UNIT}{{0,{MAX_GAP}}}{_ONE})+")
+_NET_CHAIN = re.compile(rf"{_ONE}(?:{_GAP_UNIT}{{0,{NET_GAP}}}{_ONE})+")
+_NET_CHAIN_ANY = re.compile(rf"{_ONE}(?:{_GAP_UNIT}{{0,{NET_GAP}}}{_ONE})*")  # one item or more
 MIN_CHAIN = 7  # items in a chain that the safety net masks (and below which no phone is sought)
 _MIN_REAL = 3  # a chain needs this many items that are not homoglyph letters
 _MAX_HOMOGLYPHS = 4  # a phone number may hold at most this many homoglyph digits
@@ -264,11 +270,18 @@ def _deobfuscate(text: str) -> tuple[str, None]:
 _HOMOGLYPH_ITEMS = re.compile("[\ue000-\ue009]")
 
 
-def _chains(items_text: str, min_items: int = MIN_CHAIN) -> list[tuple[int, int]]:
-    """Spans of the chains of at least ``min_items`` digit items, 3 of them not homoglyphs."""
+def _chains(
+    items_text: str,
+    min_items: int = MIN_CHAIN,
+    pattern: re.Pattern[str] = _CHAIN,
+    span: tuple[int, int] | None = None,
+) -> list[tuple[int, int]]:
+    """Spans of the chains of at least ``min_items`` digit items, 3 of them not homoglyphs
+    (within ``span`` of the text if given)."""
     out: list[tuple[int, int]] = []
     min_real = min(_MIN_REAL, min_items)
-    for m in (_CHAIN if min_items > 1 else _CHAIN_ANY).finditer(items_text):
+    lo, hi = span or (0, len(items_text))
+    for m in pattern.finditer(items_text, lo, hi):
         seg = m.group()
         if len(seg) < min_items:
             continue
@@ -307,7 +320,7 @@ def digit_chains(text: str, min_items: int = MIN_CHAIN) -> list[tuple[int, int, 
 
     A digit item is a Unicode digit, an emoji keycap, a spelled digit (``five``, ``oh``,
     ``ate``; ``ten`` is two) or a homoglyph glued to a digit (``O``, ``l``, ``I``); items
-    with at most :data:`MAX_GAP` non-letters between them chain, and a chain needs 3 items
+    with at most :data:`NET_GAP` non-letters between them chain, and a chain needs 3 items
     that are not homoglyphs (so a text with fewer than 3 has no chain at all). This is what
     the safety net masks (``min_items`` 7), and what a test checks is gone after masking.
     """
@@ -315,7 +328,8 @@ def digit_chains(text: str, min_items: int = MIN_CHAIN) -> list[tuple[int, int, 
     if items_text is None:
         return []
     out = []
-    for s, e in _chains(items_text, min_items):
+    pattern = _NET_CHAIN if min_items > 1 else _NET_CHAIN_ANY
+    for s, e in _chains(items_text, min_items, pattern):
         n = len(_chain_items(items_text[s:e], 0).digits)
         if n >= min_items:
             out.append((s, e, n))
@@ -559,14 +573,16 @@ class _Scan:
     (computed once for the phone finder and the safety net)."""
 
     items: str
-    chains: list[tuple[int, int]]
+    chains: list[tuple[int, int]]  # gaps up to MAX_GAP: where numbers are sought
+    net_chains: list[tuple[int, int]]  # gaps up to NET_GAP: what the safety net masks
 
     @classmethod
     def of(cls, text: str) -> _Scan:
         items = _item_text(text)
         if items is None:
-            return cls("", [])
-        return cls(items, _chains(items))
+            return cls("", [], [])
+        net = _chains(items, pattern=_NET_CHAIN)
+        return cls(items, [c for span in net for c in _chains(items, span=span)], net)
 
 
 def _find_phones(text: str, region: str, scan: _Scan | None = None) -> list[Identifier]:
@@ -591,7 +607,7 @@ def _safety_net(scan: _Scan, taken: list[Identifier]) -> list[tuple[int, int]]:
     either side of it counts on its own.
     """
     out: list[tuple[int, int]] = []
-    for cs, ce in scan.chains:
+    for cs, ce in scan.net_chains:
         spans = sorted((i.start, i.end) for i in taken if i.start < ce and i.end > cs)
         if not spans:
             out.append((cs, ce))
