@@ -307,6 +307,10 @@ class _Chain:
 @lru_cache(maxsize=32768)
 def _chain_items(seg: str, lead: int) -> _Chain:
     """The items of the chain that starts at ``lead`` in ``seg`` (an item-text segment)."""
+    return _items_uncached(seg, lead)
+
+
+def _items_uncached(seg: str, lead: int) -> _Chain:
     spans = [m.span() for m in _ITEM.finditer(seg, lead)]
     raw = "".join(seg[s] for s, _ in spans)
     homo = tuple(not c.isascii() for c in raw)
@@ -330,7 +334,7 @@ def digit_chains(text: str, min_items: int = MIN_CHAIN) -> list[tuple[int, int, 
     out = []
     pattern = _NET_CHAIN if min_items > 1 else _NET_CHAIN_ANY
     for s, e in _chains(items_text, min_items, pattern):
-        n = len(_chain_items(items_text[s:e], 0).digits)
+        n = len(_items_uncached(items_text[s:e], 0).digits)
         if n >= min_items:
             out.append((s, e, n))
     return out
@@ -432,7 +436,11 @@ def _phones_in_segment(t: str, lead: int, region: str) -> tuple[tuple[int, int, 
 
     Cached: an owner's number comes back in every repost, written the same way.
     """
-    chain = _chain_items(t, lead)
+    return _phones_uncached(t, lead, region)
+
+
+def _phones_uncached(t: str, lead: int, region: str) -> tuple[tuple[int, int, str], ...]:
+    chain = _chain_items(t, lead) if len(t) <= _CACHED_SEGMENT else _items_uncached(t, lead)
     out = []
     for c in _segment(t, chain, region):
         s = t.rindex("+", 0, chain.starts[c.start]) if c.plus else chain.starts[c.start]
@@ -585,12 +593,17 @@ class _Scan:
         return cls(items, [c for span in net for c in _chains(items, span=span)], net)
 
 
+_CACHED_SEGMENT = 256  # longer chains (tables, pasted digits) are not kept in the caches
+
+
 def _find_phones(text: str, region: str, scan: _Scan | None = None) -> list[Identifier]:
     scan = scan or _Scan.of(text)
     out: list[Identifier] = []
     for cs, ce in scan.chains:
         base = max(0, cs - 3)
-        for s, e, e164 in _phones_in_segment(scan.items[base:ce], cs - base, region):
+        seg = scan.items[base:ce]
+        find = _phones_in_segment if len(seg) <= _CACHED_SEGMENT else _phones_uncached
+        for s, e, e164 in find(seg, cs - base, region):
             s, e = s + base, e + base
             if s > 0 and text[s - 1] == "(":
                 s -= 1
@@ -614,7 +627,8 @@ def _safety_net(scan: _Scan, taken: list[Identifier]) -> list[tuple[int, int]]:
             continue
         if any(a <= cs and b >= ce for a, b in spans):
             continue
-        chain = _chain_items(scan.items[cs:ce], 0)
+        seg = scan.items[cs:ce]
+        chain = _chain_items(seg, 0) if len(seg) <= _CACHED_SEGMENT else _items_uncached(seg, 0)
         run: list[int] = []  # items since the last cut
         p = 0
         for k, (s, e) in enumerate(zip(chain.starts, chain.ends, strict=True)):
