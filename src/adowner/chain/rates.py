@@ -83,9 +83,10 @@ def rate_at(
     series: pd.Series, times: pd.Series | pd.DatetimeIndex, average_minutes: float = 10.0
 ) -> np.ndarray:
     """Mean interpolated rate over the ``average_minutes`` before each time (NaN outside)."""
-    knots = pd.DatetimeIndex(series.index).as_unit("ns").asi8.astype(np.float64) / 1e9
+    # microseconds, not nanoseconds: pandas holds times past 2262 (a rates file may have them)
+    knots = pd.DatetimeIndex(series.index).as_unit("us").asi8.astype(np.float64) / 1e6
     values = series.to_numpy(np.float64)
-    t = pd.DatetimeIndex(times).as_unit("ns").asi8.astype(np.float64) / 1e9
+    t = pd.DatetimeIndex(times).as_unit("us").asi8.astype(np.float64) / 1e6
     n = max(round(average_minutes), 0)
     offsets = np.linspace(0.0, average_minutes * 60.0, n + 1) if n else np.zeros(1)
     samples = t[:, None] - offsets[None, :]
