@@ -60,7 +60,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--near-dup-threshold", type=float, help="Jaccard of char 5-grams for near-dups (0.9)"
     )
-    p.add_argument("--no-dedup", action="store_true", help="keep duplicates (dup_group still set)")
+    p.add_argument(
+        "--dedup",
+        choices=["all", "eval", "none"],
+        help="drop duplicates from all splits (default), from val/test only (eval: training "
+        "keeps reposts as positives), or none",
+    )
+    p.add_argument("--no-dedup", action="store_true", help="keep duplicates (= --dedup none)")
     p.add_argument(
         "--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="owner fractions"
     )
@@ -101,8 +107,10 @@ def _prepare(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if args.dedup:
+        settings["dedup"] = args.dedup
     if args.no_dedup:
-        settings["dedup"] = False
+        settings["dedup"] = "none"
     if args.no_progress:
         settings["show_progress"] = False
     config = DataConfig.from_dict(settings)

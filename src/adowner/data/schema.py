@@ -56,7 +56,10 @@ class DataConfig:
     salt                salt of the identifier hashes (not a secret by default)    public salt
     max_chars           longer texts are cut to this many characters and counted   ``20000``
     owner_column        column to use as owner (``None``: ``owner`` or derived)    ``None``
-    dedup               drop duplicates (one ad per dup group and owner)           ``True``
+    dedup               drop duplicates (one ad per dup group and owner): ``all``   ``"all"``
+                        splits, ``eval`` (val and test only: training keeps the
+                        reposts, which are real positives), ``none``; a bool
+                        means ``all``/``none``
     near_dup_threshold  Jaccard of char 5-gram sets above which ads are near-dups  ``0.9``
     num_perm            MinHash permutations                                       ``128``
     split               owner fractions of train/val/test                          0.8/0.1/0.1
@@ -68,12 +71,18 @@ class DataConfig:
     salt: str = DEFAULT_SALT
     max_chars: int = 20_000
     owner_column: str | None = None
-    dedup: bool = True
+    dedup: bool | str = "all"
     near_dup_threshold: float = 0.9
     num_perm: int = 128
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     show_progress: bool = field(default=True, repr=False)
+
+    def dedup_mode(self) -> str:
+        """``dedup`` as one of ``all``, ``eval``, ``none``."""
+        if isinstance(self.dedup, bool):
+            return "all" if self.dedup else "none"
+        return str(self.dedup)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:
@@ -93,6 +102,8 @@ class DataConfig:
         """Raise ``InputError`` on settings that cannot work."""
         from adowner.errors import InputError
 
+        if self.dedup_mode() not in ("all", "eval", "none"):
+            raise InputError(f"dedup must be all, eval or none, got {self.dedup!r}")
         if len(self.split) != 3 or any(x < 0 for x in self.split) or sum(self.split) <= 0:
             raise InputError(f"split must be three non-negative fractions, got {self.split}")
         if not 0.0 < self.near_dup_threshold <= 1.0:
