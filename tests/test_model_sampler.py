@@ -84,3 +84,12 @@ def test_progress_callable_sets_epoch_and_skip_at_iteration_start() -> None:
     state.update(epoch=3, done=0)
     ref.set_epoch(3)
     assert list(s) == list(ref)
+
+
+def test_distinct_gives_each_small_owner_all_its_ads_once() -> None:
+    for batch in _sampler(num_batches=30, distinct=True):
+        owners = OWNERS[batch]
+        assert len(set(batch)) == len(batch)  # no ad twice in a batch
+        for owner in np.unique(owners):
+            n_owner = int((OWNERS == owner).sum())
+            assert int((owners == owner).sum()) == min(4, n_owner)

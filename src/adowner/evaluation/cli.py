@@ -14,6 +14,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--train", help="train file for baselines that fit (with a single --data file)")
+    p.add_argument(
+        "--test",
+        help="score this file (a prepared split or a labelled file) instead of the --data "
+        "folder's test split; the folder's train and val still fit baselines and thresholds",
+    )
     p.add_argument("--label-column", default="owner", help="owner label column (default: owner)")
     p.add_argument("--seed", type=int, default=0, help="seed of the pair sample and bootstrap")
     p.add_argument(
@@ -73,7 +78,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     _check_args(args)
     check_model_spec(args.model)
-    data = load_eval_data(args.data, args.train, args.label_column)
+    data = load_eval_data(args.data, args.train, args.label_column, test=args.test)
     m = evaluate_model(
         args.model,
         data,
@@ -98,7 +103,7 @@ def _compare(args: argparse.Namespace) -> int:
     specs = [s.strip() for s in args.models.split(",") if s.strip()]
     for spec in specs:  # fail on a bad name before any slow work
         check_model_spec(spec)
-    data = load_eval_data(args.data, args.train, args.label_column)
+    data = load_eval_data(args.data, args.train, args.label_column, test=args.test)
     compare_models(
         specs,
         data,

@@ -102,13 +102,28 @@ def _normalise(
     return out
 
 
-def load_eval_data(data: str, train: str | None = None, label_column: str = "owner") -> EvalData:
-    """Read ``--data`` (and ``--train``); ``InputError`` naming the path when unusable."""
+def load_eval_data(
+    data: str, train: str | None = None, label_column: str = "owner", *, test: str | None = None
+) -> EvalData:
+    """Read ``--data`` (and ``--train``, ``--test``); ``InputError`` naming the path when unusable.
+
+    ``test`` (a file, or a prepared folder whose ``test.parquet`` is taken) replaces the test
+    split: a user who keeps their own test set apart prepares ``--data`` with an empty test
+    split (``--split 0.85 0.15 0``).
+    """
     p = Path(data)
     quarantine: list[dict[str, Any]] = []
+    test_override: pd.DataFrame | None = None
+    if test:
+        tp = Path(test)
+        if tp.is_dir():
+            tp = tp / "test.parquet"
+        if not tp.is_file():
+            raise InputError("no such file", path=str(tp), field="--test")
+        test_override = _normalise(_read(tp), tp, label_column, quarantine)
     if p.is_dir():
         test_path = p / "test.parquet"
-        if not test_path.is_file():
+        if not test_path.is_file() and test_override is None:
             raise InputError(
                 "not a prepared folder: test.parquet is missing (run `adowner prepare` first)",
                 path=str(p),
@@ -124,11 +139,16 @@ def load_eval_data(data: str, train: str | None = None, label_column: str = "own
             )
         if train:
             splits["train"] = _normalise(_read(Path(train)), Path(train), label_column, quarantine)
-        test = splits["test"]
+        test = test_override if test_override is not None else splits["test"]
         assert test is not None
-        ev = EvalData(test, splits["train"], splits["val"], str(p), quarantine)
+        source = f"{p} (test: {test})" if test_override is not None else str(p)
+        ev = EvalData(test, splits["train"], splits["val"], source, quarantine)
     elif p.is_file():
-        test = _normalise(_read(p), p, label_column, quarantine)
+        test = (
+            test_override
+            if test_override is not None
+            else _normalise(_read(p), p, label_column, quarantine)
+        )
         tr = (
             _normalise(_read(Path(train)), Path(train), label_column, quarantine) if train else None
         )

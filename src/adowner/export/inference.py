@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from adowner.errors import AdownerError, InputError
+from adowner.hardware import native_bf16_cpu
 
 CONFIG_NAME = "adowner.json"
 ONNX_NAME = "model.onnx"
@@ -166,24 +167,6 @@ class _OnnxBackend:
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def native_bf16_cpu() -> bool:
-    """Whether this CPU computes bf16 natively (AVX-512 BF16 or AMX), so autocast pays off.
-
-    Without it PyTorch emulates bf16 matrix products through fp32, which is slower than fp32.
-    """
-    import torch
-
-    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
-        check = getattr(torch.cpu, probe, None)  # private probes; absent in some torch builds
-        if check is not None and check():
-            return True
-    try:
-        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return False
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
 
 
 def resolve_precision(precision: str, device: str) -> str:

@@ -11,7 +11,10 @@ Arrow cache lives in ``cache_dir``, keyed by the split file, tokenizer, normalis
   index so the module puts embeddings back in input order.
 
 Rows without text or owner are written to ``cache_dir/quarantine-<split>.jsonl`` and counted,
-never silently dropped.
+never silently dropped. An empty ``val`` or ``test`` split is allowed (a user who keeps a test
+set apart prepares with ``--split 0.85 0.15 0``): it has no loader, and ``train`` skips that
+stage. ``test_file`` scores another prepared split (a ``test.parquet``, or a prepared folder)
+instead of ``DATA_DIR/test.parquet``.
 
 ==================  ================================================================
 input               meaning
@@ -20,7 +23,12 @@ input               meaning
 ``tokenizer``       the encoder's Hugging Face tokenizer
 ``normalizer``      the encoder's :class:`~adowner.text.normalize.StyleNormalizer`
 ``cache_dir``       where the tokenised Arrow files go (the run dir's ``cache/``)
-``owners_per_batch``, ``ads_per_owner``, ``batches_per_epoch``, ``min_ads_per_owner``: the sampler
+``owners_per_batch``, ``ads_per_owner``, ``batches_per_epoch``, ``min_ads_per_owner``,
+``distinct_ads``: the sampler (:class:`~adowner.model.sampler.OwnerBatchSampler`)
+``test_file``       a prepared split scored as ``test`` (default ``DATA_DIR/test.parquet``)
+``train_max_length`` tokens an ad keeps in *training* batches (None: ``max_length``, which
+                    validation, test and the exported model keep); training shorter than
+                    inference is cheaper and, on escort ads, no worse (docs/RESULTS.md)
 ``eval_batch_size``, ``max_length``, ``num_workers``, ``seed``
 ==================  ================================================================
 """
@@ -82,6 +90,9 @@ class AdDataModule(L.LightningDataModule):
         ads_per_owner: int = 4,
         batches_per_epoch: int | None = None,
         min_ads_per_owner: int = 2,
+        distinct_ads: bool = False,
+        train_max_length: int | None = None,
+        test_file: str | Path | None = None,
         eval_batch_size: int = 64,
         max_length: int = 256,
         num_workers: int = 0,
@@ -92,6 +103,11 @@ class AdDataModule(L.LightningDataModule):
         self.tokenizer, self.normalizer = tokenizer, normalizer
         self.owners_per_batch, self.ads_per_owner = owners_per_batch, ads_per_owner
         self.batches_per_epoch, self.min_ads_per_owner = batches_per_epoch, min_ads_per_owner
+        self.distinct_ads = bool(distinct_ads)
+        self.train_max_length = int(train_max_length) if train_max_length else None
+        self.test_file = Path(test_file) if test_file else None
+        if self.test_file is not None and self.test_file.is_dir():
+            self.test_file = self.test_file / "test.parquet"
         self.eval_batch_size, self.max_length = eval_batch_size, max_length
         self.num_workers, self.seed = num_workers, seed
         self.splits: dict[str, TokenisedSplit] = {}
@@ -100,6 +116,15 @@ class AdDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ reading
     def split_path(self, split: str) -> Path:
+        if split == "test" and self.test_file is not None:
+            if not self.test_file.is_file():
+                raise InputError(
+                    "test file not found (a prepared split: `adowner prepare ... --out DIR`, "
+                    "then DIR or DIR/test.parquet)",
+                    path=str(self.test_file),
+                    field="--test",
+                )
+            return self.test_file
         path = self.data_dir / f"{split}.parquet"
         if not path.is_file():
             raise InputError(
@@ -107,6 +132,10 @@ class AdDataModule(L.LightningDataModule):
                 path=str(path),
             )
         return path
+
+    def has_split(self, split: str) -> bool:
+        """Whether ``split`` has at least one ad (after :meth:`setup`)."""
+        return split in self.splits and len(self.splits[split]) > 0
 
     def read_split(self, split: str) -> Any:
         """The split's rows with text, owner and dup group; bad rows quarantined."""
@@ -162,6 +191,8 @@ class AdDataModule(L.LightningDataModule):
         import datasets
 
         df = self.read_split(split)
+        if len(df) == 0:  # datasets cannot map an empty table to token columns
+            return df, None
         ds = datasets.Dataset.from_dict({"text": df["text"].astype(str).tolist()})
         normalizer, tokenizer, max_length = self.normalizer, self.tokenizer, self.max_length
 
@@ -199,12 +230,28 @@ class AdDataModule(L.LightningDataModule):
             return
         for split in SPLITS:
             df, ds = self._tokenise(split)
+            if split == "train" and ds is None:
+                raise InputError(
+                    "the train split has no usable ads", path=str(self.split_path(split))
+                )
             self.splits[split] = TokenisedSplit(
-                ds.to_dict()["input_ids"],
+                ds.to_dict()["input_ids"] if ds is not None else [],
                 df["owner"].astype(str).to_numpy(),
                 df["dup_group"].astype(str).to_numpy(),
             )
             log.info("%s: %d ads, %d owners", split, len(df), df["owner"].nunique())
+
+    def _collate_train(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Training batches: rows cut to ``train_max_length`` (keeping the closing [SEP])."""
+        cap = self.train_max_length
+        if cap:
+            rows = [
+                {**r, "input_ids": r["input_ids"][: cap - 1] + r["input_ids"][-1:]}
+                if len(r["input_ids"]) > cap
+                else r
+                for r in rows
+            ]
+        return self._collate(rows)
 
     def _collate(self, rows: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         width = max(len(r["input_ids"]) for r in rows)
@@ -232,6 +279,7 @@ class AdDataModule(L.LightningDataModule):
             num_batches=self.batches_per_epoch,
             seed=self.seed,
             min_ads=self.min_ads_per_owner,
+            distinct=self.distinct_ads,
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,
             progress=self._loop_progress if trainer else None,
@@ -239,7 +287,7 @@ class AdDataModule(L.LightningDataModule):
         return DataLoader(
             split,
             batch_sampler=self.train_sampler,
-            collate_fn=self._collate,
+            collate_fn=self._collate_train,
             num_workers=self.num_workers,
             # Its own generator: creating the iterator must not draw from the global RNG, or a
             # resumed run's dropout masks would differ from an uninterrupted run's.

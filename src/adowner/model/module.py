@@ -26,6 +26,10 @@ input               meaning
 ``eval_seed``       seeds the validation pair sample (fixed, so epochs are comparable)
 ``schedule_steps``  length of the warm-up/decay schedule (None: the trainer's step count);
                     lets a shorter run follow a longer run's schedule exactly (ablations)
+``forward_chunk``   rows per forward pass inside a training batch, sorted by length and cut
+                    to each chunk's longest row (None: the whole batch at once). The loss
+                    still sees the whole batch; only padding is saved (a P×K batch of ads of
+                    mixed lengths is padded to its longest ad, see docs/BENCHMARKS.md)
 ==================  =====================================================================
 """
 
@@ -54,6 +58,7 @@ class AuthorshipModule(L.LightningModule):
         temperature: float = 0.07,
         eval_seed: int = 0,
         schedule_steps: int | None = None,
+        forward_chunk: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -68,8 +73,22 @@ class AuthorshipModule(L.LightningModule):
         return self.encoder(input_ids, attention_mask)
 
     # ------------------------------------------------------------------ training
+    def _chunked_forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Embeddings of a batch, computed in length-sorted chunks (same math, less padding)."""
+        chunk = self.hparams.get("forward_chunk")
+        if not chunk or len(input_ids) <= int(chunk):
+            return self(input_ids, mask)
+        lengths = mask.sum(1)
+        order = torch.argsort(lengths, descending=True)
+        parts = []
+        for s in range(0, len(order), int(chunk)):
+            rows = order[s : s + int(chunk)]
+            width = int(lengths[rows].max())
+            parts.append(self(input_ids[rows, :width], mask[rows, :width]))
+        return torch.cat(parts)[torch.argsort(order)]  # back to batch order
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        emb = self(batch["input_ids"], batch["attention_mask"])
+        emb = self._chunked_forward(batch["input_ids"], batch["attention_mask"])
         loss = self.loss_fn(emb, batch["labels"])
         self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
         return loss

@@ -8,8 +8,10 @@ mid-epoch skip and no DDP sharding; resuming a killed run exactly needs all thre
 small sampler.
 
 Requires at least 2 owners with ``min_ads`` ads or more (only those are drawn; the rest of the
-training ads are never sampled). Owners with fewer than K ads are sampled **with replacement**;
-others without.
+training ads are never sampled). An owner with fewer than K ads gives **all its ads once**
+(``distinct=True``: the batch then holds fewer than P·K ads) or K ads drawn with replacement
+(``distinct=False``, the default: fixed batch size, but an ad can be paired with its own copy,
+a positive that teaches nothing). Owners with K ads or more give K distinct ads either way.
 
 =====================  ===============================================================
 input                  meaning
@@ -20,6 +22,7 @@ input                  meaning
 ``num_batches``        batches per epoch (default: n / (P·K), at least 1)
 ``seed``               with the epoch (``set_epoch``) seeds the draw
 ``min_ads``            owners with fewer ads are not drawn (2)
+``distinct``           never repeat an ad in a batch: min(K, n) ads an owner (False)
 ``rank, world_size``   DDP: this process takes every world_size-th batch
 =====================  ===============================================================
 
@@ -55,6 +58,7 @@ class OwnerBatchSampler:
         num_batches: int | None = None,
         seed: int = 0,
         min_ads: int = 2,
+        distinct: bool = False,
         rank: int = 0,
         world_size: int = 1,
         progress: Callable[[], tuple[int, int]] | None = None,
@@ -75,6 +79,7 @@ class OwnerBatchSampler:
         total = num_batches or max(1, len(labels) // (self.p * self.k))
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_batches = max(1, total // self.world_size)  # equal count on every rank
+        self.distinct = bool(distinct)
         self.seed, self.epoch, self.skip = int(seed), 0, 0
         self.progress = progress
 
@@ -96,8 +101,10 @@ class OwnerBatchSampler:
             batch: list[int] = []
             for o in order[b * self.p : (b + 1) * self.p]:
                 ads = self.groups[o]
-                replace = len(ads) < self.k
-                batch.extend(rng.choice(ads, size=self.k, replace=replace).tolist())
+                if len(ads) >= self.k or not self.distinct:
+                    batch.extend(rng.choice(ads, size=self.k, replace=len(ads) < self.k).tolist())
+                else:
+                    batch.extend(rng.permutation(ads).tolist())
             batches.append(batch)
         return batches
 

@@ -11,7 +11,15 @@ Config keys (see ``configs/``): ``data_dir``, ``run_dir``, ``seed``, ``resume``,
 (:class:`AdDataModule` arguments), ``model`` (:class:`AuthorshipModule` arguments, with
 ``encoder.backbone: tiny-bert`` building :func:`adowner.backbones.build_tiny_bert` in the run
 dir), ``trainer`` (``lightning.Trainer`` arguments), ``callbacks`` (``early_stopping_patience``,
-``last_every_n_steps``), ``threads`` (torch CPU threads; null: torch's default), ``logger`` (``wandb``: ``{enabled, mode, project}``).
+``last_every_n_steps``, ``select``: ``best`` by ``val/r_precision`` or ``last``,
+``keep_every_epoch``: also keep ``checkpoints/epochN.ckpt`` after every epoch), ``threads`` (torch
+CPU threads; null: torch's default), ``logger`` (``wandb``: ``{enabled, mode, project}``),
+``test_file`` (a prepared split to test on instead of ``DATA_DIR/test.parquet``).
+``trainer.precision: auto`` is resolved on the machine that runs
+(:func:`adowner.hardware.training_precision`: bf16-mixed where bf16 is native, else fp32).
+
+An empty val split trains without validation (the last checkpoint is the one tested); an empty
+test split skips the test stage.
 
 Outputs in ``RUN_DIR``: ``checkpoints/{best,last}.ckpt``, ``config.yaml`` (resolved),
 ``metrics.json`` (best val + test metrics, training time and throughput), ``csv/metrics.csv``,
@@ -40,6 +48,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from adowner._io import atomic_open, atomic_path, write_json
 from adowner.errors import InputError
+from adowner.hardware import training_precision
 from adowner.log import get_logger
 from adowner.model.config import to_yaml
 from adowner.model.datamodule import AdDataModule
@@ -152,9 +161,17 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         cache_dir=run_dir / "cache",
         max_length=model.encoder.max_length,
         seed=seed,
+        test_file=cfg.get("test_file"),
         **cfg.get("data", {}),
     )
+    datamodule.setup("fit")  # reads and tokenises every split once (cached), so we know sizes
+    has_val, has_test = datamodule.has_split("val"), datamodule.has_split("test")
     cb_cfg = cfg.get("callbacks") or {}
+    select = str(cb_cfg.get("select", "best"))
+    if select not in ("best", "last"):
+        raise InputError(f"must be 'best' or 'last', got {select!r}", field="callbacks.select")
+    if not has_val:
+        log.warning("the val split is empty: no validation; the last checkpoint is tested")
     best_cb = ModelCheckpoint(
         dirpath=ckpt_dir,
         filename="best",
@@ -174,10 +191,30 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     )
     throughput = Throughput()
     callbacks: list[Callback] = [best_cb, last_cb, throughput, RichProgressBar()]
+    if cb_cfg.get("keep_every_epoch"):  # learning curves (``adowner cv --curve``)
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="epoch{epoch}",
+                save_top_k=-1,
+                save_weights_only=True,
+                every_n_epochs=1,
+                save_on_train_epoch_end=True,
+                enable_version_counter=False,
+                auto_insert_metric_name=False,
+            )
+        )
     patience = cb_cfg.get("early_stopping_patience")
-    if patience:
+    if not has_val:
+        callbacks.remove(best_cb)
+    if patience and has_val:
         callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=int(patience)))
     trainer_cfg = dict(cfg.get("trainer") or {})
+    trainer_cfg["precision"] = training_precision(
+        trainer_cfg.get("precision"), trainer_cfg.get("accelerator")
+    )
+    if not has_val:
+        trainer_cfg["limit_val_batches"] = 0
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
         callbacks=callbacks,
@@ -201,15 +238,27 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if trainer.interrupted:
         raise KeyboardInterrupt
 
-    # 3. validate and test with the best checkpoint
-    best = best_cb.best_model_path or str(last)
-    val = trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-    test = trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+    # 3. validate and test with the selected checkpoint (best by val, or the last)
+    if trainer.is_global_zero and not last.is_file():  # a run shorter than last_every_n_steps
+        trainer.save_checkpoint(last)
+    best = (best_cb.best_model_path if has_val and select == "best" else "") or str(last)
+    val = (
+        trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        if has_val
+        else []
+    )
+    test = (
+        trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        if has_test
+        else []
+    )
 
     # 4. metrics
     metrics: dict[str, Any] = {**(val[0] if val else {}), **(test[0] if test else {})}
     metrics.update(
         best_checkpoint=str(Path(best).resolve()),
+        selected=select if has_val else "last",
+        precision=trainer_cfg["precision"],
         best_epoch=int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]),
         epochs=trainer.current_epoch,
         global_step=trainer.global_step,
