@@ -91,5 +91,5 @@ def test_distinct_gives_each_small_owner_all_its_ads_once() -> None:
         owners = OWNERS[batch]
         assert len(set(batch)) == len(batch)  # no ad twice in a batch
         for owner in np.unique(owners):
-            n_owner = int((OWNERS == owner).sum())
+            n_owner = int((owner == OWNERS).sum())
             assert int((owners == owner).sum()) == min(4, n_owner)
