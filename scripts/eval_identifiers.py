@@ -13,11 +13,19 @@ What it measures
     * ``--ads FILE``: over-masking on ads that hold no phone number in clear (already masked):
       ads and spans that get ``[NUM]`` or a new ``[PHONE]``, with a few short *masked* excerpts.
 
+    * ``--speed N``: masking speed (title and body of each ad, ads per CPU second) on N ads of
+      ``scripts/bench_prepare.py``'s generator and on ``--ads``; with ``--baseline FILE`` (an
+      older ``identifiers.py``, e.g. from ``git show REV:src/adowner/data/identifiers.py``)
+      the two are timed in turn, twice, in one process.
+
     Every figure also counts the texts in which a chain of 7+ digit items is left after
     masking (``digit_chains``); it must be 0.
 
 Usage
     python scripts/eval_identifiers.py --sim /tmp/sim14 --generated 20000 \\
+        --ads ../shared/data/escort_ads/backpage_ca_dev.parquet
+    git show 974032f:src/adowner/data/identifiers.py > /tmp/old_identifiers.py
+    python scripts/eval_identifiers.py --speed 20000 --baseline /tmp/old_identifiers.py \\
         --ads ../shared/data/escort_ads/backpage_ca_dev.parquet
 """
 
@@ -31,6 +39,7 @@ import re
 
 import pandas as pd
 
+from adowner.data import identifiers
 from adowner.data.identifiers import digit_chains, mask_and_count
 
 AREAS = ["213", "312", "415", "424", "512", "617", "718", "305", "404", "646", "818", "702"]
@@ -197,20 +206,61 @@ def eval_ads(path: str, excerpts: int = 3) -> dict:
     }
 
 
+def eval_speed(n: int, ads: str | None, baseline: str | None) -> dict:
+    import importlib.util
+    import sys
+    import time
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from bench_prepare import generate
+
+    bench = generate(n, seed=0)
+    sets = {"bench_prepare ads": list(zip(bench["title"], bench["body"], strict=True))}
+    if ads:
+        df = pd.read_parquet(ads)
+        sets["--ads"] = list(zip(df["title"].astype(str), df["body"].astype(str), strict=True))
+    modules = {"this": identifiers}
+    if baseline:
+        spec = importlib.util.spec_from_file_location("baseline_identifiers", baseline)
+        if spec is None or spec.loader is None:
+            raise SystemExit(f"cannot load {baseline}")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["baseline_identifiers"] = mod
+        spec.loader.exec_module(mod)
+        modules["baseline"] = mod
+    out: dict[str, dict[str, list[int]]] = {}
+    for name, rows in sets.items():
+        out[name] = {m: [] for m in modules}
+        for _ in range(2):
+            for label, mod in modules.items():
+                mod.mask_identifiers("warm up 202-555-0143 ２")
+                c = time.process_time()
+                for title, body in rows:
+                    mod.mask_identifiers(title)
+                    mod.mask_identifiers(body)
+                out[name][label].append(round(len(rows) / (time.process_time() - c)))
+    return {"ads_per_cpu_s_two_runs": out}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sim", help="a folder written by `adowner simulate`")
     ap.add_argument("--generated", type=int, default=0, help="random obfuscated numbers")
     ap.add_argument("--ads", help="ads with phones already masked (parquet: title, body)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--speed", type=int, default=0, help="time masking on this many ads")
+    ap.add_argument("--baseline", help="an older identifiers.py to time beside this one")
     args = ap.parse_args()
     result: dict[str, dict] = {}
     if args.sim:
         result["simulator"] = eval_sim(args.sim)
     if args.generated:
         result["generated"] = eval_generated(args.generated, args.seed)
-    if args.ads:
+    if args.ads and not args.speed:
         result["over_masking"] = eval_ads(args.ads)
+    if args.speed:
+        result["speed"] = eval_speed(args.speed, args.ads, args.baseline)
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 
