@@ -170,6 +170,41 @@ FOUND = [
 ]
 
 
+def _parquet_with_bad_utf8() -> bytes:
+    """A Parquet file whose text column holds bytes that are not UTF-8 (Parquet does not check)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    title = pa.array([b"fine ad", b"bad \xff\xfe ad"], pa.binary()).view(pa.string())
+    table = pa.table({"ad_id": ["1", "2"], "title": title})
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    return buf.getvalue()
+
+
+FOUND += [  # by scripts/fuzz.py (atheris), the first short run
+    # ads: text that is not UTF-8 inside a Parquet file (UnicodeDecodeError from pyarrow)
+    ("ads-parquet", _parquet_with_bad_utf8()),
+    # ads: an XML declaration naming an unknown encoding (LookupError from expat)
+    ("ads-xml", b'<?xml version="1.0" encoding="utf-1"?>\n<posts><row Id="1" /></posts>'),
+]
+
+
+def test_parquet_bad_utf8_rows_are_quarantined(tmp_path: Path) -> None:
+    from adowner.data.prepare import load_ads
+    from adowner.data.schema import DataConfig
+
+    path = tmp_path / "ads.parquet"
+    path.write_bytes(_parquet_with_bad_utf8())
+    loaded = load_ads([path], config=DataConfig(show_progress=False))
+    assert loaded.frame["ad_id"].tolist() == ["1"]
+    assert [(q["row"], q["field"], q["reason"]) for q in loaded.quarantine] == [
+        (2, "title", "invalid UTF-8")
+    ]
+
+
 @pytest.mark.parametrize(("name", "data"), FOUND)
 def test_found_inputs(name: str, data: bytes) -> None:
     fh.run_in_tmp(fh.FILE_TARGETS[name], data)

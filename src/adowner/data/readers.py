@@ -394,8 +394,20 @@ def _read_jsonl(p: Path) -> RawTable:
 
 
 def _read_parquet(p: Path) -> RawTable:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        frame = pd.read_parquet(p)
+        table = pq.read_table(p)
+        # Parquet does not check that text is UTF-8; a text column with bad bytes is read as
+        # bytes, so that validation quarantines those rows ("invalid UTF-8") and keeps the rest
+        for i, col in enumerate(table.columns):
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+                try:
+                    col.validate(full=True)
+                except pa.ArrowInvalid:
+                    table = table.set_column(i, table.field(i).name, col.cast(pa.binary()))
+        frame = table.to_pandas()
     except Exception as exc:  # pyarrow raises many types for a file that is not Parquet
         raise InputError(
             f"not a readable Parquet file ({type(exc).__name__})", path=str(p)

@@ -98,7 +98,7 @@ def read_beer(path: str | os.PathLike[str], column_map: dict[str, str] | None = 
                 }
             )
             elem.clear()
-    except (ParseError, ValueError) as exc:
+    except (ParseError, ValueError, LookupError) as exc:  # LookupError: an unknown encoding=
         raise InputError(f"not a readable Stack Exchange Posts.xml ({exc})", path=str(p)) from None
     if not records:
         raise InputError("no <row> elements: not a Stack Exchange Posts.xml", path=str(p))
