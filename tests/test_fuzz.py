@@ -227,3 +227,30 @@ def test_found_model_files(model_folder: Path, name: str, data: bytes, tmp_path:
 def test_found_rates_past_2262_interpolate() -> None:
     # rate_at converted to nanoseconds, which end in 2262 (OutOfBoundsDatetime)
     fh.run_in_tmp(fh.FILE_TARGETS["rates"], b"timestamp,price_usd\r\n2263-01-01 00:00:00,1.0\r\n")
+
+
+def test_found_onnx_weights_giving_nan(model_folder: Path, tmp_path: Path) -> None:
+    """A damaged weight (scripts/fuzz.py flipped bytes into a NaN) made embed() return NaN
+    rows; now the load probe or embed() says the network file is damaged."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_folder / "model_ort.onnx"))
+    for init in model.graph.initializer:
+        w = numpy_helper.to_array(init)
+        if w.dtype.kind == "f" and w.ndim == 2 and w.shape[0] > 1000:  # the word embeddings
+            w = w.copy()
+            w[:] = float("nan")
+            init.CopyFrom(numpy_helper.from_array(w, init.name))
+            break
+    else:
+        pytest.fail("no word-embedding initializer found")
+    import shutil
+
+    import adowner
+
+    work = tmp_path / "model"
+    shutil.copytree(model_folder, work)
+    (work / "model_ort.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(fh.InputError, match=r"non-finite embeddings .*model_ort.onnx.* damaged"):
+        adowner.load(work, threads=1)  # the load probe embeds two ads

@@ -258,6 +258,7 @@ class Encoder:
     ``workers``         batches run at once (ONNX: one single-threaded stream per core)
     ``device``          ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (PyTorch backend only)
     ``precision``       ``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in
+    ``net_file``        the file the network was loaded from (``model_ort.onnx``, ...)
     ==================  ===================================================================
 
     ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
@@ -330,6 +331,7 @@ class Encoder:
             # one stream with every core on the same batch (figures in docs/BENCHMARKS.md).
             self.workers = max(1, min(workers or threads, threads))
             net_path = fused if fused.is_file() else onnx_path
+            self.net_file = net_path.name
             try:
                 self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
                     net_path, max(1, threads // self.workers)
@@ -340,6 +342,7 @@ class Encoder:
                 ) from None
         elif backend == "torch":
             self.workers = 1  # PyTorch's thread count is process-wide: one stream, all cores
+            self.net_file = "model.safetensors"
             self.precision = resolve_precision(precision, device)
             try:
                 self._net = _TorchBackend(self.folder, threads, device, self.precision)
@@ -370,6 +373,8 @@ class Encoder:
         one line naming it, and not on a user's first request."""
         try:
             emb = self.embed(list(self._PROBE))
+        except InputError:
+            raise
         except Exception as exc:
             raise InputError(
                 f"the model does not run ({type(exc).__name__}: {_first_line(exc)})",
@@ -471,6 +476,13 @@ class Encoder:
             strict=True,
         ):
             emb[idx] = vectors
+        finite = np.isfinite(emb).all(axis=1)
+        if not finite.all():  # a healthy network never gives NaN or inf: its file is damaged
+            raise InputError(
+                f"the network gives non-finite embeddings for {int((~finite).sum())} of "
+                f"{len(emb)} distinct texts; its file ({self.net_file}) is damaged",
+                path=str(self.folder),
+            )
         out[:] = emb[slot]
         return out
 
