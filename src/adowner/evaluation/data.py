@@ -114,8 +114,9 @@ def load_eval_data(
     p = Path(data)
     quarantine: list[dict[str, Any]] = []
     test_override: pd.DataFrame | None = None
-    if test:
-        tp = Path(test)
+    test_arg = test
+    if test_arg:
+        tp = Path(test_arg)
         if tp.is_dir():
             tp = tp / "test.parquet"
         if not tp.is_file():
@@ -139,12 +140,12 @@ def load_eval_data(
             )
         if train:
             splits["train"] = _normalise(_read(Path(train)), Path(train), label_column, quarantine)
-        test = test_override if test_override is not None else splits["test"]
-        assert test is not None
-        source = f"{p} (test: {test})" if test_override is not None else str(p)
-        ev = EvalData(test, splits["train"], splits["val"], source, quarantine)
+        frame = test_override if test_override is not None else splits["test"]
+        assert frame is not None
+        source = f"{p} (test: {test_arg})" if test_override is not None else str(p)
+        ev = EvalData(frame, splits["train"], splits["val"], source, quarantine)
     elif p.is_file():
-        test = (
+        frame = (
             test_override
             if test_override is not None
             else _normalise(_read(p), p, label_column, quarantine)
@@ -152,7 +153,7 @@ def load_eval_data(
         tr = (
             _normalise(_read(Path(train)), Path(train), label_column, quarantine) if train else None
         )
-        ev = EvalData(test, tr, None, str(p), quarantine)
+        ev = EvalData(frame, tr, None, str(p), quarantine)
     else:
         raise InputError("no such file or folder", path=str(p), field="--data")
     if len(ev.test) == 0:

@@ -9,6 +9,9 @@ feature            meaning
 ``char``           cosine of character 2-5-gram TF-IDF rows (``tfidf-char``, fitted on train)
 ``pairwise``       log-odds of the paper's pairwise classifier (``paper-pairwise``, fitted on
                    train: Jaccard of word and character n-grams, claimed names, line layout)
+``cosine_asnorm``  the cosine AS-normalised against a cohort of train ads
+                   (:mod:`adowner.evaluation.scorenorm`: each ad's cosine rescaled by how it
+                   scores against other owners' ads, so generic "hub" ads stop looking alike)
 =================  ==========================================================================
 
 combined by a small logistic regression (standardised inputs, L2, ``C=1``) fitted on pairs of
@@ -49,8 +52,9 @@ from adowner.log import get_logger
 
 log = get_logger(__name__)
 
-FEATURES = ("cosine", "char", "pairwise")
-STATE_VERSION = 1
+FEATURES = ("cosine", "char", "pairwise", "cosine_asnorm")
+FEATURES_V1 = ("cosine", "char", "pairwise")
+STATE_VERSION = 2  # 1: the first three features only (still loaded)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -103,6 +107,8 @@ class Hybrid:
     def __init__(self, base: Any, *, name: str = "hybrid", c: float = 1.0, seed: int = 0) -> None:
         self.base, self.name, self.c, self.seed = base, name, c, seed
         self.tfidf = TfidfChar()
+        self.features_used: tuple[str, ...] = FEATURES
+        self.norm: Any = None  # scorenorm.ASNorm, fitted on train embeddings
         self.pairwise: _Linear | None = None
         self.combiner: _Linear | None = None
         self.notes: list[str] = [
@@ -118,8 +124,15 @@ class Hybrid:
             raise InputError(
                 "the hybrid scorer fits its combiner on a validation split: none given"
             )
+        from adowner.evaluation.scorenorm import ASNorm
+
         if callable(getattr(self.base, "fit", None)):  # a learning baseline as the base
             self.base.fit(train_df)
+        train_texts = train_df["text"].astype(str).tolist()
+        rng = np.random.default_rng(self.seed)
+        pick = np.sort(rng.choice(len(train_texts), min(len(train_texts), 2000), replace=False))
+        self.norm = ASNorm(np.asarray(self.base.embed([train_texts[k] for k in pick])))
+        self._cache.clear()
         pp = PaperPairwise(seed=self.seed)
         pp.fit(train_df)  # also fits pp.tfidf on the train texts
         self.tfidf = pp.tfidf
@@ -147,11 +160,13 @@ class Hybrid:
             "hybrid: combiner fitted on %d val pairs (%d same-owner); weights %s",
             len(y),
             int(y.sum()),
-            dict(zip(FEATURES, np.round(self.combiner.coef, 3).tolist(), strict=True)),
+            dict(zip(self.features_used, np.round(self.combiner.coef, 3).tolist(), strict=True)),
         )
         self.notes.append(
             "hybrid weights (standardised): "
-            + ", ".join(f"{f} {w:+.3f}" for f, w in zip(FEATURES, self.combiner.coef, strict=True))
+            + ", ".join(
+                f"{f} {w:+.3f}" for f, w in zip(self.features_used, self.combiner.coef, strict=True)
+            )
         )
 
     def calibrate(
@@ -223,7 +238,13 @@ class Hybrid:
     def _from_embeddings(self, texts: list[str], embeddings: np.ndarray) -> dict[str, Any]:
         emb = np.asarray(embeddings, dtype=np.float32)
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-        return {"emb": emb, "tfidf": self.tfidf.embed(texts), "pairs": PairFeatures(texts)}
+        stats = self.norm.stats(emb) if self.norm is not None else None
+        return {
+            "emb": emb,
+            "stats": stats,
+            "tfidf": self.tfidf.embed(texts),
+            "pairs": PairFeatures(texts),
+        }
 
     def prime(self, texts: list[str], embeddings: np.ndarray) -> None:
         """Use ``embeddings`` (the base model's rows for ``texts``) instead of embedding again."""
@@ -247,12 +268,14 @@ class Hybrid:
         *,
         prepared: dict[str, Any] | None = None,
     ) -> np.ndarray:
-        """The ``(len(i), 3)`` matrix of :data:`FEATURES` for pairs ``(i, j)`` of ``texts``."""
+        """The ``(len(i), n_features)`` matrix of the features used, for pairs ``(i, j)``."""
+        from adowner.evaluation.scorenorm import ASNorm
+
         if self.pairwise is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
         p = prepared if prepared is not None else self._prepared(texts)
         i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
-        out = np.empty((len(i), 3), dtype=np.float64)
+        out = np.empty((len(i), len(self.features_used)), dtype=np.float64)
         chunk = 50_000
         for s in range(0, len(i), chunk):
             a, b = i[s : s + chunk], j[s : s + chunk]
@@ -260,6 +283,11 @@ class Hybrid:
             x = p["tfidf"]
             out[s : s + chunk, 1] = np.asarray(x[a].multiply(x[b]).sum(axis=1)).ravel()
             out[s : s + chunk, 2] = self.pairwise.decision(p["pairs"](a, b))
+            if len(self.features_used) > 3:
+                mu, sd = p["stats"]
+                out[s : s + chunk, 3] = ASNorm.normalise(
+                    out[s : s + chunk, 0], mu[a], sd[a], mu[b], sd[b]
+                )
         return out
 
     def score_pairs(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
@@ -302,9 +330,9 @@ class Hybrid:
             raise RuntimeError("the hybrid scorer must be fitted first")
         vec = self.tfidf.vectorizer
         terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
-        return {
-            "version": STATE_VERSION,
-            "features": list(FEATURES),
+        state: dict[str, Any] = {
+            "version": STATE_VERSION if len(self.features_used) > 3 else 1,
+            "features": list(self.features_used),
             "tfidf": {
                 "analyzer": vec.analyzer,
                 "ngram_range": list(vec.ngram_range),
@@ -316,20 +344,28 @@ class Hybrid:
             "pairwise": self.pairwise.state(),
             "combiner": self.combiner.state(),
         }
+        if self.norm is not None and len(self.features_used) > 3:
+            state["score_norm"] = self.norm.state()
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any], base: Any, *, name: str = "hybrid") -> Hybrid:
         """Rebuild a fitted scorer from :meth:`state` over ``base`` (which must embed alike)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        if state.get("version") != STATE_VERSION or list(state.get("features", [])) != list(
-            FEATURES
-        ):
+        from adowner.evaluation.scorenorm import ASNorm
+
+        known = {1: FEATURES_V1, STATE_VERSION: FEATURES}
+        version = state.get("version")
+        if version not in known or list(state.get("features", [])) != list(known[version]):
             raise InputError(
-                f"hybrid state version {state.get('version')!r} / features "
+                f"hybrid state version {version!r} / features "
                 f"{state.get('features')!r} not understood (expected {STATE_VERSION}, {FEATURES})"
             )
         h = cls(base, name=name)
+        h.features_used = known[version]
+        if version == STATE_VERSION:
+            h.norm = ASNorm.from_state(state.get("score_norm") or {})
         t = state["tfidf"]
         vec = TfidfVectorizer(
             analyzer=t["analyzer"],

@@ -11,6 +11,8 @@ spec                      loads
 ``DIR`` (adowner.json)    ``adowner.export.inference.load(DIR)``
 ``hybrid:SPEC``           :mod:`adowner.evaluation.hybrid` over the model ``SPEC`` (its
                           cosine fused with char n-grams and the pairwise features)
+``asnorm:SPEC``           :mod:`adowner.evaluation.scorenorm`: the model ``SPEC``'s cosine,
+                          AS-normalised against a cohort of train-split ads
 ========================  ==========================================================
 
 This is the only module of ``adowner.evaluation`` that may import ``adowner.model`` or
@@ -35,12 +37,13 @@ from adowner.evaluation.baselines import BASELINES
 def check_model_spec(spec: str) -> None:
     """Raise the ``InputError`` that :func:`resolve_model` would, without loading anything."""
     spec = spec.strip()
-    if spec.startswith("hybrid:"):
-        base = spec.split(":", 1)[1]
-        if base.startswith("hybrid:") or not base:
-            raise InputError("hybrid:SPEC needs one base model SPEC", field="--model")
-        check_model_spec(base)
-        return
+    for wrapper in ("hybrid:", "asnorm:"):
+        if spec.startswith(wrapper):
+            base = spec.split(":", 1)[1]
+            if base.startswith(("hybrid:", "asnorm:")) or not base:
+                raise InputError(f"{wrapper}SPEC needs one base model SPEC", field="--model")
+            check_model_spec(base)
+            return
     p = Path(spec)
     if spec in BASELINES:
         return
@@ -74,6 +77,10 @@ def resolve_model(spec: str) -> Any:
         from adowner.evaluation.hybrid import Hybrid
 
         return Hybrid(resolve_model(spec.split(":", 1)[1]), name=spec)
+    if spec.startswith("asnorm:"):
+        from adowner.evaluation.scorenorm import ASNormScorer
+
+        return ASNormScorer(resolve_model(spec.split(":", 1)[1]), name=spec)
     if spec in BASELINES:
         return BASELINES[spec]()
     if spec.startswith("zero-shot:"):

@@ -5,7 +5,8 @@ What it computes
     (owners joined by a cross-owner duplicate group stay in one fold, as in ``prepare``'s
     splits). For each fold, the recipe is trained on the other folds (a ``val_fraction`` of
     their owners held out for checkpoint selection and for fitting the hybrid's combiner) and
-    every model spec is scored on the held-out fold with :func:`adowner.evaluation.runner.
+    every model spec is scored on the held-out fold (the checkpoint's cosine, its AS-normalised
+    cosine ``asnorm:``, the ``hybrid:`` score and the baselines) with :func:`adowner.evaluation.runner.
     evaluate_model`, the same code as ``adowner evaluate``. Settings are chosen this way, on
     training data only, never on a test split.
 
@@ -53,7 +54,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -185,9 +185,8 @@ def cross_validate(
     fold_info: list[dict[str, Any]] = []
     for k in wanted:
         fdir = out / f"fold{k}"
-        info = write_fold(df, fold_of, k, fdir / "data", val_fraction, seed)
+        info: dict[str, Any] = dict(write_fold(df, fold_of, k, fdir / "data", val_fraction, seed))
         run_dir = fdir / "run"
-        t0 = time.perf_counter()
         if not (run_dir / "metrics.json").is_file():
             run_cfg = copy.deepcopy(cfg)
             run_cfg.update(data_dir=str(fdir / "data"), run_dir=str(run_dir), resume=True)
@@ -195,9 +194,9 @@ def cross_validate(
                 run_cfg.setdefault("callbacks", {})["keep_every_epoch"] = True
             log.info("fold %d/%d: training on %d ads", k + 1, folds, info["train_ads"])
             train(run_cfg)
-        info["train_seconds"] = round(time.perf_counter() - t0, 1)
         run_metrics = json.loads((run_dir / "metrics.json").read_text())
         info.update(
+            train_seconds=run_metrics.get("fit_seconds_this_session"),
             best_epoch=run_metrics.get("best_epoch"),
             ads_per_s=run_metrics.get("ads_per_s"),
             s_per_step=run_metrics.get("s_per_step"),
@@ -208,6 +207,7 @@ def cross_validate(
             if not Path(ckpt).is_file():
                 ckpt = str(run_dir / "checkpoints" / "last.ckpt")
             specs[f"model:{c}"] = ckpt
+            specs[f"asnorm:{c}"] = f"asnorm:{ckpt}"
             if hybrid:
                 specs[f"hybrid:{c}"] = f"hybrid:{ckpt}"
         for b in baselines:
