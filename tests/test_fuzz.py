@@ -20,7 +20,9 @@ import fuzz_harness as fh
 BUDGET = settings(
     max_examples=50,
     deadline=None,
-    derandomize=True,  # the same inputs every run: a failure here is reproducible
+    # Seeded from each test, but Hypothesis also draws constants from the modules loaded, so
+    # the inputs vary a little with which test files run first: a new failure is a finding.
+    derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     database=None,
 )
@@ -68,7 +70,8 @@ def test_csv_round_trip_any_delimiter_and_unicode_encoding(table) -> None:
         path = Path(tmp) / "ads.csv"
         path.write_bytes(fh.encode_csv(rows, delimiter, encoding))
         table = read_table(path)
-    assert table.delimiter == delimiter
+    if len(header) > 1:  # one column has no delimiter to find (any reads it the same)
+        assert table.delimiter == delimiter
     assert table.quarantine == []
     got = table.frame.drop(columns="_row").values.tolist()
     assert got == [[c if c != "" else None for c in r] for r in rows[1:]]

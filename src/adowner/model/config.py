@@ -188,7 +188,7 @@ SECTION_KEYS: dict[str, tuple[str, Callable[[], set[str]]]] = {
     ),
     "callbacks": (
         "adowner.model.train",
-        lambda: {"last_every_n_steps", "early_stopping_patience", "select"},
+        lambda: {"last_every_n_steps", "early_stopping_patience", "select", "keep_every_epoch"},
     ),
     "trainer": (
         "lightning.Trainer",
