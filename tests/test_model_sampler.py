@@ -93,3 +93,8 @@ def test_distinct_gives_each_small_owner_all_its_ads_once() -> None:
         for owner in np.unique(owners):
             n_owner = int((owner == OWNERS).sum())
             assert int((owners == owner).sum()) == min(4, n_owner)
+
+
+def test_epoch_size_sets_the_default_number_of_batches() -> None:
+    assert len(OwnerBatchSampler(OWNERS, owners_per_batch=2, ads_per_owner=2)) == len(OWNERS) // 4
+    assert len(OwnerBatchSampler(OWNERS, owners_per_batch=2, ads_per_owner=2, epoch_size=8)) == 2

@@ -37,9 +37,10 @@ def test_asnorm_raises_tpr_at_low_fpr_when_some_ads_are_hubs() -> None:
     raw = np.einsum("ij,ij->i", emb[i], emb[j])
     norm = ASNorm(cohort, k=20)
     s = norm.pair_scores(emb, norm.stats(emb), i, j)
-    assert M.verification_metrics(s, y)["tpr@fpr=0.01"] > M.verification_metrics(raw, y)[
-        "tpr@fpr=0.01"
-    ]
+    assert (
+        M.verification_metrics(s, y)["tpr@fpr=0.01"]
+        > M.verification_metrics(raw, y)["tpr@fpr=0.01"]
+    )
 
 
 def test_normalise_is_symmetric_and_zero_at_the_cohort_mean() -> None:
@@ -74,7 +75,7 @@ class _Fixed:
 
 
 def test_asnorm_scorer_ranks_each_query_first_and_scores_in_unit_interval() -> None:
-    emb, owners, cohort = _hub_world(1)
+    emb, _, cohort = _hub_world(1)
     texts = [f"ad{k}" for k in range(len(emb))]
     train = [f"train{k}" for k in range(len(cohort))]
     table = {**dict(zip(texts, emb, strict=True)), **dict(zip(train, cohort, strict=True))}

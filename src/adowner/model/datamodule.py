@@ -23,7 +23,8 @@ input               meaning
 ``tokenizer``       the encoder's Hugging Face tokenizer
 ``normalizer``      the encoder's :class:`~adowner.text.normalize.StyleNormalizer`
 ``cache_dir``       where the tokenised Arrow files go (the run dir's ``cache/``)
-``owners_per_batch``, ``ads_per_owner``, ``batches_per_epoch``, ``min_ads_per_owner``,
+``owners_per_batch``, ``ads_per_owner``, ``batches_per_epoch`` (None: distinct dup groups /
+(P·K)), ``min_ads_per_owner``,
 ``distinct_ads``: the sampler (:class:`~adowner.model.sampler.OwnerBatchSampler`)
 ``test_file``       a prepared split scored as ``test`` (default ``DATA_DIR/test.parquet``)
 ``train_max_length`` tokens an ad keeps in *training* batches (None: ``max_length``, which
@@ -277,6 +278,9 @@ class AdDataModule(L.LightningDataModule):
             owners_per_batch=self.owners_per_batch,
             ads_per_owner=self.ads_per_owner,
             num_batches=self.batches_per_epoch,
+            # an epoch is one pass over distinct texts: near-duplicate reposts kept for training
+            # (prepare --dedup eval) add positives, not steps
+            epoch_size=len(np.unique(split.dup_groups)),
             seed=self.seed,
             min_ads=self.min_ads_per_owner,
             distinct=self.distinct_ads,

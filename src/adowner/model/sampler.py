@@ -19,14 +19,17 @@ input                  meaning
 ``owners``             owner label of each training ad (array-like, length n)
 ``owners_per_batch``   P
 ``ads_per_owner``      K
-``num_batches``        batches per epoch (default: n / (P·K), at least 1)
+``num_batches``        batches per epoch (default: ``epoch_size`` / (P·K), at least 1)
+``epoch_size``         ads an epoch stands for (default n; the datamodule passes the number
+                       of distinct texts, so reposts do not lengthen an epoch)
 ``seed``               with the epoch (``set_epoch``) seeds the draw
 ``min_ads``            owners with fewer ads are not drawn (2)
 ``distinct``           never repeat an ad in a batch: min(K, n) ads an owner (False)
 ``rank, world_size``   DDP: this process takes every world_size-th batch
 =====================  ===============================================================
 
-Yields lists of row indices. ``skip`` batches are left out at the start of the next epoch's
+No owner appears twice in one batch (its ads would be positives of themselves). Yields lists
+of row indices. ``skip`` batches are left out at the start of the next epoch's
 iteration (set when resuming mid-epoch). Under Lightning, ``progress`` (a callable returning
 ``(epoch, batches already done in it)``, read from the trainer's loop counters) sets both when
 iteration starts: Lightning calls ``set_epoch`` only on a loader's ``sampler``, not on its batch
@@ -56,6 +59,7 @@ class OwnerBatchSampler:
         owners_per_batch: int,
         ads_per_owner: int,
         num_batches: int | None = None,
+        epoch_size: int | None = None,
         seed: int = 0,
         min_ads: int = 2,
         distinct: bool = False,
@@ -76,7 +80,7 @@ class OwnerBatchSampler:
         self.k = int(ads_per_owner)
         if self.p < 2 or self.k < 1:
             raise ValueError("owners_per_batch must be >= 2 and ads_per_owner >= 1")
-        total = num_batches or max(1, len(labels) // (self.p * self.k))
+        total = num_batches or max(1, int(epoch_size or len(labels)) // (self.p * self.k))
         self.rank, self.world_size = int(rank), int(world_size)
         self.num_batches = max(1, total // self.world_size)  # equal count on every rank
         self.distinct = bool(distinct)
@@ -92,14 +96,19 @@ class OwnerBatchSampler:
 
     def _all_batches(self) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        n_owner_slots = self.num_batches * self.world_size * self.p
-        order: list[int] = []
-        while len(order) < n_owner_slots:
-            order.extend(rng.permutation(len(self.groups)).tolist())
+        stream: list[int] = []  # owners in the order they are dealt, refilled by permutations
         batches = []
-        for b in range(self.num_batches * self.world_size):
+        for _ in range(self.num_batches * self.world_size):
+            owners: list[int] = []
+            held: list[int] = []  # an owner already in this batch waits for the next one
+            while len(owners) < self.p:
+                if not stream:
+                    stream = rng.permutation(len(self.groups)).tolist()
+                o = stream.pop(0)
+                (held if o in owners else owners).append(o)
+            stream = held + stream
             batch: list[int] = []
-            for o in order[b * self.p : (b + 1) * self.p]:
+            for o in owners:
                 ads = self.groups[o]
                 if len(ads) >= self.k or not self.distinct:
                     batch.extend(rng.choice(ads, size=self.k, replace=len(ads) < self.k).tolist())
