@@ -87,12 +87,12 @@ class Runner:
         self.inputs = 0
         self.failures = 0
         self.distinct: dict[str, int] = {}
-        self.started = time.monotonic()
         self.last_write = 0.0
         (out / "failures").mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
         self._closers: list[Any] = []
         self.call = self._setup()
+        self.started = time.monotonic()  # fuzzing time: after the setup (a model, a server)
 
     def _setup(self) -> Any:
         fh = self.fh
