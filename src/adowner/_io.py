@@ -2,6 +2,10 @@
 
 A writer writes to a temporary sibling and renames it into place (``os.replace`` is atomic on one
 file system), so an interrupted job never leaves a half-written file that looks finished.
+
+:func:`crash_point` is the test hook of the crash-consistency tests (``ADOWNER_CRASH_AT``): every
+rename below passes the point ``commit`` just before it, so a test can SIGKILL a command at
+its N-th output (tests/test_crash_consistency.py, docs/RELIABILITY.md).
 """
 
 from __future__ import annotations
@@ -10,10 +14,35 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+CRASH_ENV = "ADOWNER_CRASH_AT"
+_crash_hits: dict[str, int] = {}
+
+
+def crash_point(name: str, target: str | os.PathLike[str] | None = None) -> None:
+    """SIGKILL this process here when ``ADOWNER_CRASH_AT`` names this point (a test hook).
+
+    ``ADOWNER_CRASH_AT=NAME`` kills at the first pass through ``crash_point(NAME)``,
+    ``NAME:FILE`` at the first one whose ``target`` is named ``FILE``, and a suffix ``@N`` at
+    the N-th of those. Unset, it does nothing. Points: ``commit`` (just before each atomic
+    rename in this module; the target is the output), ``swap`` (:func:`atomic_dir` has moved
+    the old folder aside and not yet put the new one in place) and ``quickstart:STEP`` (a
+    step's outputs are written, its done-marker is not).
+    """
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    point, _, nth = spec.partition("@")
+    if point != name and (target is None or point != f"{name}:{Path(target).name}"):
+        return
+    _crash_hits[point] = _crash_hits.get(point, 0) + 1
+    if _crash_hits[point] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @contextlib.contextmanager
@@ -29,6 +58,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if tmp_path.exists():
             # mkstemp makes 0600 files; give the result the permissions a plain open() would.
             os.chmod(tmp_path, 0o666 & ~_umask())
+        crash_point("commit", path)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -50,10 +80,15 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
 def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary folder beside ``path`` and rename it onto ``path`` on success.
 
-    An existing folder at ``path`` is replaced only once the new one is complete.
+    An existing folder at ``path`` is replaced only once the new one is complete. The old one
+    is moved aside to ``.NAME.old`` for the moment of the swap; if a kill falls in that moment,
+    the next ``atomic_dir`` on ``path`` first puts the old folder back.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    old = path.with_name(f".{path.name}.old")
+    if not path.exists() and old.is_dir():  # a swap was interrupted: restore the old folder
+        os.replace(old, path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
@@ -61,12 +96,14 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
         if path.exists():
             if not overwrite:
                 raise FileExistsError(path)
-            old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
+            crash_point("commit", path)
             os.replace(path, old)
+            crash_point("swap", path)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
+            crash_point("commit", path)
             os.replace(tmp, path)
     finally:
         if tmp.exists():

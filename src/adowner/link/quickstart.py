@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from adowner._io import write_json
+from adowner._io import crash_point, write_json
 from adowner.errors import AdownerError
 from adowner.log import get_logger
 
@@ -218,6 +218,7 @@ def quickstart(
         t0 = time.perf_counter()
         results[name] = run() or {}
         timings[name] = round(time.perf_counter() - t0, 1)
+        crash_point(f"quickstart:{name}")  # test hook: outputs written, marker not yet
         write_json(
             {"step": name, "seconds": timings[name], "result": _jsonable(results[name])}, marker
         )
