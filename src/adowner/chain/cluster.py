@@ -250,6 +250,7 @@ def cluster_dir(
     if payees:
         clusters, stats = with_payee_change(clusters, skipped, stats, inputs, outputs, payees)
     out = Path(out)
+    out.with_suffix(".json").unlink(missing_ok=True)  # the summary is written last
     write_parquet(clusters, out)
     write_parquet(skipped, out.with_name(f"{out.stem}_skipped.parquet"))
     stats["total_s"] = time.perf_counter() - t0

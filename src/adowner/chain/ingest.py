@@ -757,6 +757,8 @@ def ingest(
         summary["mempool_log_txids"] = len(seen)
         summary["first_seen_known"] = int(tx["first_seen"].notna().sum())
 
+    # summary.json is the commit marker: removed before the tables are replaced, written last
+    (out / "summary.json").unlink(missing_ok=True)
     for name, df in (("transactions", tx), ("inputs", inputs), ("outputs", outputs)):
         table = pa.Table.from_pandas(df, schema=SCHEMAS[name], preserve_index=False)
         with atomic_path(out / f"{name}.parquet") as tmp:

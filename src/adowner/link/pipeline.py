@@ -149,6 +149,8 @@ def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None
     if cache is not None:
         from adowner._io import atomic_path
 
+        # the key goes first: a kill between the two writes must not pair it with other vectors
+        cache.with_suffix(".json").unlink(missing_ok=True)
         with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
             np.save(fh, emb)
         write_json(
@@ -312,8 +314,13 @@ def write_outputs(
     report: bool = True,
     report_top: int = 50,
 ) -> dict[str, Path]:
-    """Write the tables, summary and report into ``out``, each file atomically."""
+    """Write the tables, report and summary into ``out``, each file atomically.
+
+    ``summary.json`` is removed first and written last, so a folder that has it is complete
+    (a kill in between leaves no summary beside a mix of new and old tables).
+    """
     out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").unlink(missing_ok=True)
     ad_ids = ads["ad_id"].astype(str).to_numpy()
     labels = result.labels
     paths = {name: out / f"{name}.parquet" for name in ("groups", "edges", "owners", "ambiguous")}
@@ -341,8 +348,6 @@ def write_outputs(
                 lambda v: v if isinstance(v, str | type(None)) else json.dumps(v, default=str)
             )
     write_parquet(amb, paths["ambiguous"])
-    paths["summary"] = out / "summary.json"
-    write_json(result.summary, paths["summary"])
     if report:
         from adowner.link.report import render_report
 
@@ -358,6 +363,8 @@ def write_outputs(
         paths["report"] = out / "report.html"
         with atomic_open(paths["report"]) as fh:
             fh.write(page)
+    paths["summary"] = out / "summary.json"
+    write_json(result.summary, paths["summary"])
     return paths
 
 
