@@ -72,7 +72,10 @@ def test_health(url: str) -> None:
     assert body["model"] == "tiny-model"
     assert body["dimension"] == 16
     assert body["status"] == "ok"
-    assert (body["device"], body["precision"]) == ("cpu", "fp32")
+    from adowner.hardware import native_bf16_cpu
+
+    # "auto" is decided on the machine: bf16 where the CPU has it natively, else fp32
+    assert (body["device"], body["precision"]) == ("cpu", "bf16" if native_bf16_cpu() else "fp32")
 
 
 def test_embed_equals_library(url: str, encoder) -> None:
