@@ -181,8 +181,14 @@ def hybrid_section(hybrid: dict[str, Any] | None) -> str:
         "### Hybrid same-owner score (`hybrid.json`)\n\n"
         "`adowner.load(DIR).same_owner` and the HTTP service's `/same-owner` use a hybrid score: "
         "the cosine above, the cosine of character 2-5-gram TF-IDF rows and the log-odds of the "
-        "pairwise classifier of Portnoff et al. (KDD 2017), both fitted on the train split, "
-        "combined by a logistic regression fitted on the validation owners (standardised "
+        "pairwise classifier of Portnoff et al. (KDD 2017), both fitted on the train split"
+        + (
+            ", and the cosine AS-normalised against a cohort of train ads (stored in "
+            "`hybrid.json`; Matějka et al., Interspeech 2017)"
+            if "cosine_asnorm" in hybrid.get("features", [])
+            else ""
+        )
+        + ", combined by a logistic regression fitted on the validation owners (standardised "
         f"weights: {weights}). Its thresholds are on the probability, from out-of-fold scores "
         f"({pairs.get('positive', 0):,} same-owner and {pairs.get('negative', 0):,} different-owner "
         f"held-out pairs, ROC AUC {cal.get('roc_auc', float('nan')):.3f}):\n\n"

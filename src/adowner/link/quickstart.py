@@ -7,8 +7,8 @@ step  name          what                                                        
 ====  ============  ==========================================================  ==============
 1     simulate      owners, ads, their chain, ground truth                      ``market/``
 2     prepare       validate, mask, label (true owner), dedup, split by owner   ``prepared/``
-3     train         short MiniLM run (configs/experiment/minilm-quickstart)     ``train/``
-4     compare       the model and its hybrid score vs the baselines, held-out   ``compare/``
+3     train         the ads recipe, sized (configs/experiment/minilm-quickstart) ``train/``
+4     compare       the model, its AS-norm and hybrid scores vs the baselines   ``compare/``
 5     export        model folder, thresholds and hybrid score fitted on val     ``model/``
 6     ingest        chain tables from the simulated node's JSON + mempool log   ``chain/``
 7     cluster       wallet clusters (common input, CoinJoin guard, known-payee  ``chain/clusters.parquet``
@@ -89,7 +89,8 @@ def step_prepare(p: Paths) -> dict[str, Any]:
     return prepare(
         [p.market / "ads.parquet"],
         p.prepared,
-        config=DataConfig(owner_column="true_owner", split=(0.7, 0.15, 0.15)),
+        # training keeps near-duplicate reposts (the ads recipe); val and test are deduplicated
+        config=DataConfig(owner_column="true_owner", split=(0.7, 0.15, 0.15), dedup="eval"),
     )
 
 
@@ -112,9 +113,10 @@ def _best_checkpoint(p: Paths) -> Path:
 
 def step_compare(p: Paths) -> dict[str, Any]:
     ckpt = _best_checkpoint(p)
-    # the model alone, and its hybrid score (cosine + char n-grams + pairwise features, the
-    # combiner fitted on val owners), against the two baselines that learn from train
-    specs = f"tfidf-char,paper-pairwise,{ckpt},hybrid:{ckpt}"
+    # the model alone (cosine, and AS-normalised against train ads), and its hybrid score
+    # (cosines + char n-grams + pairwise features, the combiner fitted on val owners), against
+    # the two baselines that learn from train
+    specs = f"tfidf-char,paper-pairwise,{ckpt},asnorm:{ckpt},hybrid:{ckpt}"
     _cli(["compare", "--models", specs, "--data", str(p.prepared), "--out", str(p.compare)])
     return {"table": str(p.compare / "table.csv")}
 
@@ -242,7 +244,7 @@ def _jsonable(obj: Any) -> Any:
 def _short(name: object) -> str:
     """A model spec for one line: a checkpoint path becomes its run folder's name."""
     text = str(name)
-    prefix = "hybrid:" if text.startswith("hybrid:") else ""
+    prefix = next((w for w in ("hybrid:", "asnorm:") if text.startswith(w)), "")
     text = text.removeprefix(prefix)
     short = Path(text).parents[1].name if text.endswith(".ckpt") and "/" in text else text
     return prefix + short
