@@ -169,6 +169,7 @@ def test_compare_keeps_a_model_and_its_hybrid_apart():
 
     ckpt = "runs/minilm-agora-v2/checkpoints/best.ckpt"
     assert model_slug(f"hybrid:{ckpt}") == "hybrid-" + model_slug(ckpt)
+    assert model_slug(f"asnorm:{ckpt}") == "asnorm-" + model_slug(ckpt)
     assert model_slug(ckpt) != model_slug("runs/minilm-agora/checkpoints/best.ckpt")
 
 

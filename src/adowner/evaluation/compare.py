@@ -25,9 +25,11 @@ log = get_logger(__name__)
 
 def model_slug(spec: str) -> str:
     """A folder name for a model spec (paths become their last parts: the run folder and file
-    of a checkpoint, ``RUN-checkpoints-best.ckpt``; ``hybrid:SPEC`` becomes ``hybrid-<slug>``)."""
-    if spec.startswith("hybrid:"):
-        return "hybrid-" + model_slug(spec.split(":", 1)[1])
+    of a checkpoint, ``RUN-checkpoints-best.ckpt``; ``hybrid:SPEC`` becomes ``hybrid-<slug>``,
+    ``asnorm:SPEC`` ``asnorm-<slug>``)."""
+    for wrapper in ("hybrid", "asnorm"):
+        if spec.startswith(wrapper + ":"):
+            return f"{wrapper}-" + model_slug(spec.split(":", 1)[1])
     base = spec.rstrip("/").replace("\\", "/")
     if "/" in base:
         base = "-".join(base.split("/")[-3 if base.endswith(".ckpt") else -2 :])
