@@ -142,7 +142,7 @@ def _calibrate(folder: Path, val: Any, data: Path) -> dict[str, Any]:
     result = calibrate(emb, val["owner"].astype(str).to_numpy(), dup)
     for t in result["thresholds"]:
         log.info(
-            "threshold at FPR %.3g: %.4f (TPR %.3f on %d ads)",
+            "cosine threshold for FPR %.3g is %.4f (TPR %.3f on %d ads)",
             t["fpr"],
             t["threshold"],
             t["tpr"],
@@ -173,7 +173,7 @@ def _hybrid(folder: Path, train: Any, val: Any, data: Path) -> dict[str, Any]:
     cal = h.calibrate(val)
     for t in cal["thresholds"]:
         log.info(
-            "hybrid threshold at FPR %.3g: %.4f (TPR %.3f, held out)",
+            "hybrid threshold for FPR %.3g is %.4f (TPR %.3f, held out)",
             t["fpr"],
             t["threshold"],
             t["tpr"],
