@@ -218,7 +218,8 @@ def test_export_hybrid_is_json_and_drives_same_owner(tiny_backbone, tmp_path: Pa
     assert [t["fpr"] for t in cfg["hybrid"]["thresholds"]] == [0.01, 0.001]
     assert "Hybrid same-owner score" in (out / "README.md").read_text()
     state = json.loads((out / "hybrid.json").read_text())  # plain JSON, no pickle
-    assert state["features"] == ["cosine", "char", "pairwise"]
+    assert state["features"] == ["cosine", "char", "pairwise", "cosine_asnorm"]
+    assert state["score_norm"]["method"] == "as-norm"  # the cohort travels in the same JSON
     enc = load(out)
     assert enc.score_kind == "hybrid"
     a, b = "NEW in town!!! ask for Mia <3", "NEW in town!!! ask for Mia <3 today"

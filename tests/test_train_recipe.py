@@ -160,7 +160,7 @@ def test_cross_validation_writes_a_table_and_resumes(tmp_path: Path) -> None:
     summary = cross_validate(
         cfg, data, out, folds=2, baselines=("tfidf-char",), hybrid=False, bootstrap=10
     )
-    assert set(summary["models"]) == {"model-best", "tfidf-char"}
+    assert set(summary["models"]) == {"model-best", "asnorm-best", "tfidf-char"}
     for m in summary["models"].values():
         lo, hi = m["ci"]["r_precision"]
         assert lo <= m["mean"]["r_precision"] <= hi + 1e-9
