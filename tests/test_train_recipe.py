@@ -15,6 +15,7 @@ from adowner import hardware
 from adowner.model.config import load_config
 from adowner.model.crossval import cross_validate, owner_folds, read_pool
 from adowner.model.train import train
+from test_train import WORDS  # the same fictional ad vocabulary as the other fit tests
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "experiment" / "tiny.yaml"
@@ -23,23 +24,7 @@ FAST = ["trainer.max_epochs=1", "data.batches_per_epoch=3", "callbacks.last_ever
 
 def _ads(owners: range, n: int = 3, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    words = np.array(
-        [
-            "sweet",
-            "new",
-            "girl",
-            "in",
-            "town",
-            "call",
-            "now",
-            "real",
-            "pics",
-            "no",
-            "games",
-            "discreet",
-            "fun",
-        ]
-    )
+    words = np.array(WORDS)
     rows = []
     for o in owners:
         sig = " ".join(rng.choice(words, 3))

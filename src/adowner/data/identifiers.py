@@ -460,7 +460,7 @@ def _segment(t: str, chain: _Chain, region: str) -> list[_Candidate]:
     digits. A candidate that starts with a price (``$150 4245550101``) or holds money in a
     separator is refused; so are non-canonical groupings that look like figures (a separator
     with ``| , ;``, or a date) and all-0-ending groups with spaces only, a price list
-    (``rates 350 600 1000``).
+    (``rates 80 120 350 600``).
     """
     n = len(chain.digits)
     digits, homo, first, last = chain.digits, chain.homoglyph, chain.starts, chain.ends
@@ -502,7 +502,7 @@ def _segment(t: str, chain: _Chain, region: str) -> list[_Candidate]:
         if inner_seps and all(not sep.strip() for sep in inner_seps):
             ends = [digits[k - 1] for k in (*inner, j)]
             if all(d == "0" for d in ends):
-                return None  # a price list: "350 600 1000"
+                return None  # a price list: "rates 80 120 350 600"
         return 1000 + 10 * canonical + (j - i)
 
     cands: dict[int, list[_Candidate]] = {}

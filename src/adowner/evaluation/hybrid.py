@@ -129,9 +129,7 @@ class Hybrid:
         if callable(getattr(self.base, "fit", None)):  # a learning baseline as the base
             self.base.fit(train_df)
         train_texts = train_df["text"].astype(str).tolist()
-        rng = np.random.default_rng(self.seed)
-        pick = np.sort(rng.choice(len(train_texts), min(len(train_texts), 2000), replace=False))
-        self.norm = ASNorm(np.asarray(self.base.embed([train_texts[k] for k in pick])))
+        self.norm = ASNorm.from_texts(self.base.embed, train_texts, seed=self.seed)
         self._cache.clear()
         pp = PaperPairwise(seed=self.seed)
         pp.fit(train_df)  # also fits pp.tfidf on the train texts

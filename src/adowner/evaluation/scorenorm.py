@@ -19,7 +19,7 @@ What it computes
 
 What it requires of the data
     A cohort: embeddings of ads by owners other than those scored (training ads), a few hundred
-    or more. :meth:`ASNorm.from_embeddings` keeps at most ``max_cohort`` of them (a seeded
+    or more. :meth:`ASNorm.from_texts` keeps at most ``max_cohort`` of them (a seeded
     sample). The cohort is stored with the exported model (``hybrid.json``), as float16.
 
 Inputs
@@ -38,7 +38,7 @@ step, which needs similarities in [0, 1], can use it too.
 
 Example::
 
-    norm = ASNorm.from_embeddings(train_embeddings, k=50)
+    norm = ASNorm.from_texts(model.embed, train_texts, k=50)
     stats = norm.stats(test_embeddings)                      # (mu, sd) per ad
     s = norm.pair_scores(test_embeddings, stats, i, j)       # normalised scores of pairs
 """
@@ -74,18 +74,22 @@ class ASNorm:
         self.k = max(1, min(int(k), len(cohort)))
 
     @classmethod
-    def from_embeddings(
+    def from_texts(
         cls,
-        embeddings: np.ndarray,
+        embed: Any,
+        texts: list[str],
         *,
         k: int = DEFAULT_K,
         max_cohort: int = MAX_COHORT,
         seed: int = 0,
     ) -> ASNorm:
-        e = np.asarray(embeddings, dtype=np.float32)
-        if len(e) > max_cohort:
-            e = e[np.sort(np.random.default_rng(seed).choice(len(e), max_cohort, replace=False))]
-        return cls(e, k)
+        """A cohort of at most ``max_cohort`` of ``texts`` (a seeded sample, drawn *before*
+        embedding so that a large train split costs only the sample), embedded by ``embed``."""
+        pick = np.arange(len(texts))
+        if len(texts) > max_cohort:
+            rng = np.random.default_rng(seed)
+            pick = np.sort(rng.choice(len(texts), max_cohort, replace=False))
+        return cls(np.asarray(embed([texts[i] for i in pick]), dtype=np.float32), k)
 
     def stats(self, embeddings: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Mean and sd of each ad's ``k`` highest cosines with the cohort."""
@@ -154,7 +158,7 @@ class ASNormScorer:
 
     def fit(self, train_df: Any) -> None:
         texts = train_df["text"].astype(str).tolist()
-        self.norm = ASNorm.from_embeddings(self.base.embed(texts), k=self.k, seed=self.seed)
+        self.norm = ASNorm.from_texts(self.base.embed, texts, k=self.k, seed=self.seed)
 
     def _prepared(self, texts: list[str]) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         if self.norm is None:

@@ -149,10 +149,6 @@ def write_fold(
     }
 
 
-def _label(spec: str, ckpt: str) -> str:
-    return spec.replace(ckpt, "model")
-
-
 def cross_validate(
     cfg: dict[str, Any],
     data_dir: str | Path,
