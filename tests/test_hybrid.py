@@ -202,3 +202,71 @@ def test_version_1_state_still_loads(splits):
     i, j, _ = sample_pairs(splits["test"]["owner"].to_numpy(), None, neg_ratio=3)
     p = again.score_pairs(texts, i, j)
     assert ((p >= 0) & (p <= 1)).all()
+
+
+class Counting(OwnerOracle):
+    """OwnerOracle that counts the texts it is asked to embed."""
+
+    def __init__(self, owner_of: dict[str, str]) -> None:
+        super().__init__(owner_of)
+        self.embedded: list[str] = []
+        self.name = "counting"
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        self.embedded += list(texts)
+        return super().embed(texts)
+
+
+def test_memo_embedder_embeds_each_text_once_and_keeps_order(splits):
+    from adowner.evaluation.scorer import MemoEmbedder
+
+    base = Counting(_owner_map(splits))
+    memo = MemoEmbedder(base)
+    texts = splits["val"]["text"].tolist()
+    first = memo.embed(texts[:10])
+    again = memo.embed(texts[5:15] + texts[:3] + texts[:3])
+    np.testing.assert_array_equal(first, base.embed(texts[:10]))
+    np.testing.assert_array_equal(
+        again, OwnerOracle(base.owner_of).embed(texts[5:15] + texts[:3] * 2)
+    )
+    assert base.embedded[:15] == texts[:15]  # 10, then only the 5 new ones
+    assert (memo.misses, memo.hits) == (15, 11)
+    assert memo.name == "counting"  # other attributes are the wrapped model's
+    assert memo.embed([]).shape[0] == 0
+    with pytest.raises(TypeError, match="fitted"):
+        MemoEmbedder(resolve_model("tfidf-char"))
+
+
+def test_compare_loads_a_model_once_for_all_its_specs(splits, tmp_path, monkeypatch):
+    """SPEC, asnorm:SPEC and hybrid:SPEC share one loaded model: each ad is embedded once."""
+    from adowner.evaluation import resolve
+    from adowner.evaluation.compare import compare_models, model_slug
+    from adowner.evaluation.data import EvalData
+
+    ckpt = tmp_path / "m.ckpt"
+    ckpt.write_bytes(b"")  # passes the spec check; loading is replaced below
+    loaded: list[Counting] = []
+
+    def fake_load(spec: str) -> Counting:
+        loaded.append(Counting(_owner_map(splits)))
+        return loaded[-1]
+
+    monkeypatch.setattr(resolve, "_load_model", fake_load)
+    data = EvalData(
+        train=splits["train"], val=splits["val"], test=splits["test"], source="t", quarantine=[]
+    )
+    specs = [str(ckpt), f"asnorm:{ckpt}", f"hybrid:{ckpt}"]
+    compare_models(specs, data, tmp_path / "cmp", bootstrap=0)
+    assert len(loaded) == 1
+    counts = pd.Series(loaded[0].embedded).value_counts()
+    assert counts.max() == 1  # no ad embedded twice
+    wanted = set(splits["test"]["text"]) | set(splits["val"]["text"]) | set(splits["train"]["text"])
+    assert set(counts.index) <= wanted
+    assert set(splits["test"]["text"]) <= set(counts.index)
+    # and sharing changes no figure: the hybrid scored with a model loaded for it alone
+    from adowner.evaluation.runner import evaluate_model
+
+    alone = evaluate_model(f"hybrid:{ckpt}", data, tmp_path / "alone", bootstrap=0)
+    folder = tmp_path / "cmp" / "models" / model_slug(f"hybrid:{ckpt}")
+    shared = json.loads((folder / "metrics.json").read_text())
+    assert alone == pytest.approx(shared)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from adowner.errors import InputError
 from adowner.evaluation.data import EvalData
@@ -64,6 +65,9 @@ def compare_models(
     out = Path(out)
     runs: list[tuple[str, Path]] = []
     seen: set[str] = set()
+    # one loaded copy of each model for all its specs (SPEC, asnorm:SPEC, hybrid:SPEC): each
+    # test, val and cohort ad is embedded once, not once a spec
+    shared: dict[str, Any] = {}
     for spec in specs:
         slug = model_slug(spec)
         if slug in seen:
@@ -89,6 +93,7 @@ def compare_models(
                 neg_ratio=neg_ratio,
                 bootstrap=bootstrap,
                 max_pos_per_owner=max_pos_per_owner,
+                shared=shared,
             )
         runs.append((spec, folder))
     write_report(runs, out, data.source)

@@ -69,20 +69,38 @@ def check_model_spec(spec: str) -> None:
     )
 
 
-def resolve_model(spec: str) -> Any:
-    """The scorer named by ``spec``; ``InputError`` naming the spec if it is none of the above."""
+def resolve_model(spec: str, shared: dict[str, Any] | None = None) -> Any:
+    """The scorer named by ``spec``; ``InputError`` naming the spec if it is none of the above.
+
+    ``shared``: a dict that several calls pass (``compare``): a model that is not fitted (a
+    checkpoint, an exported folder, a zero-shot encoder) is loaded once, wrapped in a
+    :class:`~adowner.evaluation.scorer.MemoEmbedder` and kept there, so that ``SPEC``,
+    ``asnorm:SPEC`` and ``hybrid:SPEC`` share one model and embed each ad once. Baselines
+    and the wrappers are built anew each call (they are fitted).
+    """
     spec = spec.strip()
     check_model_spec(spec)
     if spec.startswith("hybrid:"):
         from adowner.evaluation.hybrid import Hybrid
 
-        return Hybrid(resolve_model(spec.split(":", 1)[1]), name=spec)
+        return Hybrid(resolve_model(spec.split(":", 1)[1], shared), name=spec)
     if spec.startswith("asnorm:"):
         from adowner.evaluation.scorenorm import ASNormScorer
 
-        return ASNormScorer(resolve_model(spec.split(":", 1)[1]), name=spec)
+        return ASNormScorer(resolve_model(spec.split(":", 1)[1], shared), name=spec)
     if spec in BASELINES:
         return BASELINES[spec]()
+    if shared is None:
+        return _load_model(spec)
+    if spec not in shared:
+        from adowner.evaluation.scorer import MemoEmbedder
+
+        shared[spec] = MemoEmbedder(_load_model(spec))
+    return shared[spec]
+
+
+def _load_model(spec: str) -> Any:
+    """A checkpoint, an exported folder or a zero-shot encoder (no baseline, no wrapper)."""
     if spec.startswith("zero-shot:"):
         path = spec.split(":", 1)[1]
         from adowner.evaluation.baselines.zero_shot import ZeroShot

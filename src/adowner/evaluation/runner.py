@@ -171,12 +171,16 @@ def evaluate_model(
     neg_ratio: int = 20,
     bootstrap: int = 200,
     max_pos_per_owner: int = DEFAULT_MAX_POS_PER_OWNER,
+    shared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``spec`` on ``data.test``, write the files of the module docstring to ``out``."""
+    """Evaluate ``spec`` on ``data.test``, write the files of the module docstring to ``out``.
+
+    ``shared``: models loaded by earlier calls, reused (see :func:`resolve_model`).
+    """
     out = Path(out)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    model = resolve_model(spec)
+    model = resolve_model(spec, shared)
     notes: list[str] = []
     if needs_fit(model):
         if data.train is None:

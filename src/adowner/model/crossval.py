@@ -212,12 +212,13 @@ def cross_validate(
             for ep in sorted((run_dir / "checkpoints").glob("epoch*.ckpt")):
                 specs[f"curve:{ep.stem}"] = str(ep)
         data = load_eval_data(str(fdir / "data"))
+        shared: dict[str, Any] = {}  # model:, asnorm: and hybrid: of a checkpoint share it
         for name, spec in specs.items():
             edir = fdir / "eval" / name.replace(":", "-")
             if (edir / "metrics.json").is_file():
                 continue
             log.info("fold %d/%d: scoring %s", k + 1, folds, name)
-            evaluate_model(spec, data, edir, seed=seed, bootstrap=0)
+            evaluate_model(spec, data, edir, seed=seed, bootstrap=0, shared=shared)
         fold_info.append({"fold": k, **info})
     summary = summarise(out, wanted, fold_info, bootstrap=bootstrap, seed=seed)
     if curve:
