@@ -7,15 +7,17 @@ Steps, in order, all inside a temporary folder that is renamed onto ``out`` only
 1. load the encoder from the checkpoint (:func:`adowner.model.checkpoint.load_encoder`);
 2. write the Hugging Face + sentence-transformers files and ``adowner.json``
    (:func:`adowner.export.folder.write_folder`);
-3. with ``data``: embed the validation split (``DATA/val.parquet``) with the folder itself and
-   calibrate same-owner thresholds at FPR 1% and 0.1% (:mod:`adowner.export.calibrate`);
-4. with ``hybrid`` (needs ``data``): fit the hybrid same-owner scorer
+3. with ``onnx``: write ``model.onnx`` and check its parity with PyTorch on generated texts and
+   validation ads (cosine >= ``ONNX_MIN_COSINE`` for every text, else the export fails);
+4. with ``data``: embed the validation split (``DATA/val.parquet``) with the folder itself (its
+   ONNX network when there is one: the backend ``adowner.load`` picks) and calibrate
+   same-owner thresholds at FPR 1% and 0.1% (:mod:`adowner.export.calibrate`);
+5. with ``hybrid`` (needs ``data``): fit the hybrid same-owner scorer
    (:mod:`adowner.evaluation.hybrid`: the model's cosine fused with character n-grams and the
    paper's pairwise features; TF-IDF and pairwise classifier on ``DATA/train.parquet``, the
    combiner on val) and calibrate its thresholds on held-out val folds; written as plain JSON
-   to ``hybrid.json`` (no pickles);
-5. with ``onnx``: write ``model.onnx`` and check its parity with PyTorch on generated texts and
-   validation ads (cosine >= ``ONNX_MIN_COSINE`` for every text, else the export fails);
+   to ``hybrid.json`` (no pickles). Steps 4 and 5 share one loaded folder, which embeds each
+   ad once (:class:`adowner.evaluation.scorer.MemoEmbedder`);
 6. write the model card ``README.md`` (:mod:`adowner.export.card`).
 
 Example::
@@ -64,8 +66,10 @@ def export_checkpoint(
     card_template: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Export ``checkpoint`` into the folder ``out``; return its ``adowner.json``."""
+    from adowner.evaluation.scorer import MemoEmbedder
     from adowner.export import card
     from adowner.export.folder import update_config, write_folder
+    from adowner.export.inference import load
     from adowner.model.checkpoint import load_encoder
 
     out = Path(out)
@@ -91,12 +95,14 @@ def export_checkpoint(
                 "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             },
         )
-        if val is not None:
-            config = update_config(tmp, **_calibrate(tmp, val, Path(str(data))))
-        if train is not None:
-            config = update_config(tmp, hybrid=_hybrid(tmp, train, val, Path(str(data))))
-        if onnx:
+        if onnx:  # first, so that calibration runs on the backend `adowner.load` picks
             config = update_config(tmp, onnx=_onnx(encoder, tmp, val))
+        if val is not None:
+            # one loaded folder for the cosine thresholds and the hybrid: val is embedded once
+            enc = MemoEmbedder(load(tmp, backend="onnx" if onnx else "torch"))
+            config = update_config(tmp, **_calibrate(enc, val, Path(str(data))))
+            if train is not None:
+                config = update_config(tmp, hybrid=_hybrid(enc, tmp, train, val, Path(str(data))))
         text = card.render_card(
             config,
             metrics=[Path(m) for m in metrics or []],
@@ -132,12 +138,10 @@ def _read_split(data: Path, name: str) -> Any:
     return val
 
 
-def _calibrate(folder: Path, val: Any, data: Path) -> dict[str, Any]:
+def _calibrate(enc: Any, val: Any, data: Path) -> dict[str, Any]:
     from adowner.export.calibrate import calibrate
-    from adowner.export.inference import load
 
-    enc = load(folder, backend="torch")
-    emb = enc.embed(val["text"].fillna("").astype(str).tolist(), progress=True)
+    emb = enc.embed(val["text"].fillna("").astype(str).tolist(), show_progress=True)
     dup = val["dup_group"].astype(str).to_numpy() if "dup_group" in val.columns else None
     result = calibrate(emb, val["owner"].astype(str).to_numpy(), dup)
     for t in result["thresholds"]:
@@ -160,12 +164,12 @@ def _calibrate(folder: Path, val: Any, data: Path) -> dict[str, Any]:
     return {"thresholds": result["thresholds"], "calibration": calibration}
 
 
-def _hybrid(folder: Path, train: Any, val: Any, data: Path) -> dict[str, Any]:
+def _hybrid(enc: Any, folder: Path, train: Any, val: Any, data: Path) -> dict[str, Any]:
     from adowner._io import write_json
     from adowner.evaluation.hybrid import Hybrid
-    from adowner.export.inference import HYBRID_NAME, load
+    from adowner.export.inference import HYBRID_NAME
 
-    h = Hybrid(load(folder, backend="torch"), name=f"hybrid:{folder.name}")
+    h = Hybrid(enc, name=f"hybrid:{folder.name}")
     for df in (train, val):
         if "dup_group" not in df.columns:
             df["dup_group"] = df.index.astype(str)
