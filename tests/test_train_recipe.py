@@ -77,6 +77,41 @@ def test_train_tests_on_a_separate_file(folder: Path, tmp_path: Path) -> None:
     assert metrics["best_checkpoint"].endswith("last.ckpt")
 
 
+def test_selected_checkpoint_is_not_validated_twice_and_test_can_wait(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The best checkpoint's validation during fit gives metrics.json's val figures (no second
+    pass over val); ``test_after_fit=false`` leaves a test split alone."""
+    import lightning as L
+
+    held = tmp_path / "held"
+    held.mkdir()
+    _ads(range(20, 26), seed=3).to_parquet(held / "test.parquet", index=False)
+    calls: list[str] = []
+    for stage in ("validate", "test"):
+        real = getattr(L.Trainer, stage)
+
+        def spy(self, *a, _real=real, _stage=stage, **kw):  # type: ignore[no-untyped-def]
+            calls.append(_stage)
+            return _real(self, *a, **kw)
+
+        monkeypatch.setattr(L.Trainer, stage, spy)
+    cfg = _cfg(folder, tmp_path / "run", "test_after_fit=false", "trainer.max_epochs=2")
+    cfg["test_file"] = str(held)
+    metrics, _ = train(cfg)
+    assert calls == []
+    assert not any(k.startswith("test/") for k in metrics)
+    logged = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
+    best = logged.dropna(subset=["val/r_precision"]).iloc[metrics["best_epoch"]]
+    assert metrics["val/r_precision"] == pytest.approx(best["val/r_precision"])
+    # after a resume there is no record of the earlier validation: it is run again
+    cfg2 = _cfg(folder, tmp_path / "run", "trainer.max_epochs=2")
+    cfg2.update(resume=True, test_file=str(held))
+    metrics2, _ = train(cfg2)
+    assert calls == ["validate", "test"]
+    assert metrics2["val/r_precision"] == pytest.approx(metrics["val/r_precision"], abs=1e-6)
+
+
 def test_train_without_val_tests_the_last_checkpoint(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -184,7 +184,7 @@ def _normalizer_keys() -> set[str]:
 SECTION_KEYS: dict[str, tuple[str, Callable[[], set[str]]]] = {
     "": (
         "adowner.model.train",
-        lambda: {*GROUPS, "seed", "threads", "callbacks", "test_file"},
+        lambda: {*GROUPS, "seed", "threads", "callbacks", "test_file", "test_after_fit"},
     ),
     "callbacks": (
         "adowner.model.train",

@@ -68,6 +68,7 @@ class AuthorshipModule(L.LightningModule):
         self.encoder.train()  # from_pretrained returns eval mode; Lightning keeps module modes
         self.loss_fn = SupConLoss(temperature=temperature)
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.val_history: dict[int, dict[str, float]] = {}  # global step -> val metrics (fit)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(input_ids, attention_mask)
@@ -128,6 +129,10 @@ class AuthorshipModule(L.LightningModule):
         }
         # Every rank scores the whole split (the eval loaders are not sharded): no sync needed.
         self.log_dict(scalars, prog_bar=False, sync_dist=False, rank_zero_only=False)
+        if stage == "val" and self.trainer.state.fn == "fit":
+            # what validation gave at this step: `train` reuses it for the selected checkpoint
+            # instead of validating that checkpoint again
+            self.val_history[int(self.global_step)] = scalars
         return metrics
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

@@ -4,7 +4,8 @@ In the order of lightning-hydra-template's ``src/train.py``:
 
 1. build the datamodule, model, callbacks, loggers and trainer from the config;
 2. fit (resuming from ``RUN_DIR/checkpoints/last.ckpt`` when ``resume`` is set and it exists);
-3. validate and test with the best checkpoint;
+3. validate and test with the best checkpoint (its validation during fit is reused when there
+   was one at its step);
 4. write ``RUN_DIR/metrics.json`` and return the metrics.
 
 Config keys (see ``configs/``): ``data_dir``, ``run_dir``, ``seed``, ``resume``, ``data``
@@ -14,7 +15,8 @@ dir), ``trainer`` (``lightning.Trainer`` arguments), ``callbacks`` (``early_stop
 ``last_every_n_steps``, ``select``: ``best`` by ``val/r_precision`` or ``last``,
 ``keep_every_epoch``: also keep ``checkpoints/epochN.ckpt`` after every epoch), ``threads`` (torch
 CPU threads; null: torch's default), ``logger`` (``wandb``: ``{enabled, mode, project}``),
-``test_file`` (a prepared split to test on instead of ``DATA_DIR/test.parquet``).
+``test_file`` (a prepared split to test on instead of ``DATA_DIR/test.parquet``),
+``test_after_fit`` (default true; false leaves the test split to ``adowner evaluate``).
 ``trainer.precision: auto`` is resolved on the machine that runs
 (:func:`adowner.hardware.training_precision`: bf16-mixed where bf16 is native, else fp32).
 
@@ -242,14 +244,25 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if trainer.is_global_zero and not last.is_file():  # a run shorter than last_every_n_steps
         trainer.save_checkpoint(last)
     best = (best_cb.best_model_path if has_val and select == "best" else "") or str(last)
+    best_ckpt = torch.load(best, map_location="cpu", weights_only=True)
+    best_step, best_epoch = int(best_ckpt["global_step"]), int(best_ckpt["epoch"])
+    del best_ckpt
+    # the selected checkpoint was validated during fit (the usual case): reuse those figures;
+    # after a resume, or for a last checkpoint saved between validations, validate it now
+    seen = model.val_history.get(best_step) if has_val else None
     val = (
-        trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
+        [dict(seen)]
+        if seen
+        else trainer.validate(model, datamodule=datamodule, ckpt_path=best, verbose=False)
         if has_val
         else []
     )
+    run_test = has_test and bool(cfg.get("test_after_fit", True))
+    if has_test and not run_test:
+        log.info("test_after_fit is false: the test split is left to `adowner evaluate`")
     test = (
         trainer.test(model, datamodule=datamodule, ckpt_path=best, verbose=False)
-        if has_test
+        if run_test
         else []
     )
 
@@ -259,7 +272,7 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         best_checkpoint=str(Path(best).resolve()),
         selected=select if has_val else "last",
         precision=trainer_cfg["precision"],
-        best_epoch=int(torch.load(best, map_location="cpu", weights_only=True)["epoch"]),
+        best_epoch=best_epoch,
         epochs=trainer.current_epoch,
         global_step=trainer.global_step,
         fit_seconds_this_session=round(fit_seconds, 1),
