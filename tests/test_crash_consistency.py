@@ -11,8 +11,8 @@ random moment (a fixed seed) inside the time an uninterrupted run takes.
 
 "Equal" means the same bytes, except for values that are timings by nature: JSON keys with
 ``seconds``/``timings``/``_s``/``created_at`` and the report's ``seconds_*`` rows, and ISO
-timestamps in the model card. Temporary siblings (``.NAME.xxxx.tmp``) that a kill leaves are
-counted apart: they are hidden, never loaded, and replaced by the next run's.
+timestamps in the model card. Temporary siblings (``.NAME.HOST-PID.xxxx.tmp``) that a kill leaves are
+counted apart: they are hidden, never loaded, and removed by the next write of the same output.
 
 The commands run in children of a ``multiprocessing`` fork server that has imported pandas,
 torch and adowner once: each child is a real process, killed with SIGKILL with no chance to

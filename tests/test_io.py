@@ -46,3 +46,41 @@ def test_atomic_outputs_get_ordinary_permissions(tmp_path):
         os.umask(mask)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_writers_temporary_files_are_swept_by_the_next_write(tmp_path):
+    """SIGKILL leaves `.NAME.HOST-PID.XXXX.tmp` siblings; the next atomic write of NAME removes
+    those this machine wrote whose writer is gone, and keeps every other."""
+    import os
+
+    from adowner._io import _host_tag
+
+    here, dead, live = _host_tag(), _dead_pid(), os.getppid()  # pytest's parent is alive
+    stale_file = tmp_path / f".out.json.{here}-{dead}.abc123.tmp"
+    stale_file.write_text("half")
+    stale_dir = tmp_path / f".model.{here}-{dead}.def456.tmp"
+    stale_dir.mkdir()
+    (stale_dir / "weights").write_text("half")
+    keep = [
+        tmp_path / f".out.json.{here}-{live}.ghi789.tmp",  # a live writer's
+        tmp_path / f".out.json.0badc0de-{dead}.jkl012.tmp",  # another machine's (shared folder)
+        tmp_path / f".out.json.{dead}.mno345.tmp",  # no machine tag: not ours to judge
+        tmp_path / f".other.json.{here}-{dead}.x.tmp",  # another output's
+    ]
+    for p in keep:
+        p.write_text("x")
+    write_json({"a": 1}, tmp_path / "out.json")
+    with atomic_dir(tmp_path / "model") as tmp:
+        (tmp / "weights").write_text("whole")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == sorted(["out.json", "model"] + [p.name for p in keep])
+    assert (tmp_path / "model" / "weights").read_text() == "whole"

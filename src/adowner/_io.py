@@ -11,10 +11,14 @@ its N-th output (tests/test_crash_consistency.py, docs/RELIABILITY.md).
 from __future__ import annotations
 
 import contextlib
+import functools
+import glob
+import hashlib
 import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,12 +49,63 @@ def crash_point(name: str, target: str | os.PathLike[str] | None = None) -> None
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+@functools.lru_cache(maxsize=1)
+def _host_tag() -> str:
+    """8 hex digits of this machine's name: a PID means something only on its own machine."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _tmp_prefix(path: Path) -> str:
+    """``.NAME.HOST-PID.``: the temporary sibling says which machine and process write it."""
+    return f".{path.name}.{_host_tag()}-{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_stale(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary siblings of ``path`` left by killed writers; return them.
+
+    A SIGKILL leaves ``.NAME.HOST-PID.XXXX.tmp`` (a file or a folder) beside the output: nothing
+    loads it, but it holds disk. A sibling is stale when it was written on this machine and its
+    writer ``PID`` no longer runs. A live writer's (a concurrent job on the same output), another
+    machine's (a shared folder) and any other name are left alone. Called by every atomic write.
+    """
+    path = Path(path)
+    removed: list[Path] = []
+    try:
+        siblings = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return removed
+    for sib in siblings:
+        writer = sib.name[len(path.name) + 2 : -len(".tmp")].split(".", 1)[0]
+        host, _, pid_text = writer.partition("-")
+        if host != _host_tag() or not pid_text.isdigit():
+            continue
+        if int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        if sib.is_dir():
+            shutil.rmtree(sib, ignore_errors=True)
+        else:
+            sib.unlink(missing_ok=True)
+        removed.append(sib)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_stale(path)
+    fd, tmp = tempfile.mkstemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -89,7 +144,8 @@ def atomic_dir(path: str | os.PathLike[str], *, overwrite: bool = True) -> Itera
     old = path.with_name(f".{path.name}.old")
     if not path.exists() and old.is_dir():  # a swap was interrupted: restore the old folder
         os.replace(old, path)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    sweep_stale(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700 folders
