@@ -50,3 +50,46 @@ def load_encoder(ckpt_path: str | Path) -> AuthorshipEncoder:
             path=str(path),
         )
     return encoder.eval()
+
+
+def average_checkpoints(paths: list[str | Path]) -> dict:
+    """The first checkpoint with its floating-point weights replaced by the mean over all.
+
+    The "ensemble of checkpoints" lever at the cost of one model: the mean of the weights of the
+    last epochs of one run (Vaswani et al. 2017 average their last checkpoints; Izmailov et al.
+    2018, SWA). Runs trained with ``callbacks.keep_every_epoch=true`` (``adowner cv --curve``)
+    keep ``checkpoints/epochN.ckpt``. Integer buffers and the hyper-parameters come from the
+    first file; the mean is taken in float64 and cast back to each weight's dtype.
+    """
+    if len(paths) < 2:
+        raise InputError(f"give at least two checkpoints to average, not {len(paths)}")
+
+    def state_of(p: str | Path) -> dict:
+        try:
+            ckpt = torch.load(Path(p), map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise InputError(
+                f"not a readable adowner checkpoint: {exc}".splitlines()[0], path=str(p)
+            ) from exc
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise InputError("not an adowner training checkpoint (no state_dict)", path=str(p))
+        return ckpt
+
+    first = state_of(paths[0])
+    weights = first["state_dict"]
+    total = {k: v.double() for k, v in weights.items() if v.is_floating_point()}
+    for p in paths[1:]:
+        state = state_of(p)["state_dict"]
+        if state.keys() != weights.keys():
+            raise InputError(f"holds other weights than {paths[0]}", path=str(p))
+        for k in total:
+            if state[k].shape != weights[k].shape:
+                raise InputError(
+                    f"weight {k} has shape {tuple(state[k].shape)}, not {tuple(weights[k].shape)}",
+                    path=str(p),
+                )
+            total[k] += state[k].double()
+    for k, v in total.items():
+        weights[k] = (v / len(paths)).to(weights[k].dtype)
+    first["averaged_from"] = [str(p) for p in paths]
+    return first

@@ -30,6 +30,10 @@ input               meaning
                     to each chunk's longest row (None: the whole batch at once). The loss
                     still sees the whole batch; only padding is saved (a P×K batch of ads of
                     mixed lengths is padded to its longest ad, see docs/BENCHMARKS.md)
+``miner``           hard-pair mining before the loss (None: every pair of the batch). A
+                    ``pytorch_metric_learning.miners`` class name, or a dict with ``name`` and
+                    its keyword arguments, e.g. ``{name: MultiSimilarityMiner, epsilon: 0.1}``;
+                    the loss then sees only the mined positive and negative pairs
 ==================  =====================================================================
 """
 
@@ -42,6 +46,26 @@ import numpy as np
 import torch
 
 from adowner.model.encoder import AuthorshipEncoder
+
+
+def build_miner(spec: str | dict[str, Any] | None) -> Any:
+    """A ``pytorch_metric_learning`` miner from its class name or ``{name: ..., **kwargs}``."""
+    if spec is None:
+        return None
+    from pytorch_metric_learning import miners
+
+    from adowner.errors import InputError
+
+    kwargs = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    name = kwargs.pop("name", None)
+    cls = getattr(miners, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, miners.BaseMiner)):
+        known = sorted(n for n in dir(miners) if n.endswith("Miner") and n != "BaseMiner")
+        raise InputError(f"unknown miner {name!r}; one of {', '.join(known)}", field="model.miner")
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise InputError(f"{name}: {exc}", field="model.miner") from exc
 
 
 class AuthorshipModule(L.LightningModule):
@@ -59,6 +83,7 @@ class AuthorshipModule(L.LightningModule):
         eval_seed: int = 0,
         schedule_steps: int | None = None,
         forward_chunk: int | None = None,
+        miner: str | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -67,6 +92,7 @@ class AuthorshipModule(L.LightningModule):
         self.encoder = AuthorshipEncoder(**encoder)
         self.encoder.train()  # from_pretrained returns eval mode; Lightning keeps module modes
         self.loss_fn = SupConLoss(temperature=temperature)
+        self.miner = build_miner(miner)
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.val_history: dict[int, dict[str, float]] = {}  # global step -> val metrics (fit)
 
@@ -90,7 +116,11 @@ class AuthorshipModule(L.LightningModule):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         emb = self._chunked_forward(batch["input_ids"], batch["attention_mask"])
-        loss = self.loss_fn(emb, batch["labels"])
+        pairs = None
+        if self.miner is not None:
+            pairs = self.miner(emb, batch["labels"])
+            self.log("train/mined_negatives", float(len(pairs[2])), batch_size=len(emb))
+        loss = self.loss_fn(emb, batch["labels"], pairs)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(emb))
         return loss
 
