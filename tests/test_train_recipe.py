@@ -192,3 +192,46 @@ def test_cross_validation_writes_a_table_and_resumes(tmp_path: Path) -> None:
     again = cross_validate(cfg, data, out, folds=2, baselines=("tfidf-char",), hybrid=False)
     assert (out / "fold0" / "run" / "metrics.json").stat().st_mtime_ns == stamp  # reused
     assert json.loads((out / "cv.json").read_text())["models"].keys() == again["models"].keys()
+
+
+def test_cv_scores_the_average_of_the_last_epochs(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    _ads(range(12)).to_parquet(data / "train.parquet", index=False)
+    cfg = load_config(TINY, [*FAST, "trainer.max_epochs=2"])
+    out = tmp_path / "cv"
+    summary = cross_validate(
+        cfg, data, out, folds=2, baselines=(), hybrid=False, bootstrap=0,
+        only_folds=[0], checkpoints=("last", "avg2"), curve=True,
+    )  # fmt: skip
+    assert {"model-last", "model-avg2", "asnorm-avg2"} <= set(summary["models"])
+    ckpts = out / "fold0" / "run" / "checkpoints"
+    e0, e1, avg = (
+        torch.load(ckpts / f"{n}.ckpt", weights_only=True)["state_dict"]
+        for n in ("epoch0", "epoch1", "avg2")
+    )
+    key = next(k for k, v in avg.items() if v.is_floating_point() and v.ndim == 2)
+    assert not torch.equal(e0[key], e1[key])
+    torch.testing.assert_close(avg[key], (e0[key] + e1[key]) / 2)
+
+
+@pytest.mark.parametrize(
+    ("checkpoints", "curve", "message"),
+    [
+        (("avg3",), False, "avg3 averages the last epoch checkpoints, which only --curve keeps"),
+        (("avgx",), True, "must be best, last or avgN, got 'avgx'"),
+        (("avg0",), True, "must be best, last or avgN, got 'avg0'"),
+    ],
+)
+def test_cv_refuses_an_average_it_cannot_make(tmp_path: Path, checkpoints, curve, message) -> None:
+    from adowner.errors import InputError
+
+    data = tmp_path / "data"
+    data.mkdir()
+    _ads(range(6)).to_parquet(data / "train.parquet", index=False)
+    with pytest.raises(InputError, match=message):
+        cross_validate(
+            load_config(TINY, FAST), data, tmp_path / "cv", folds=2, checkpoints=checkpoints,
+            curve=curve,
+        )  # fmt: skip
+    assert not (tmp_path / "cv" / "fold0" / "run").exists()  # refused before any training

@@ -53,7 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument(
         "--checkpoints",
         default="best",
-        help="which checkpoint of each fold's run to score: best, last or best,last",
+        help="which checkpoints of each fold's run to score, comma-separated: best, last, "
+        "avgN (the mean weights of the last N epochs; needs --curve)",
     )
     c.add_argument("--no-hybrid", action="store_true", help="do not score the hybrid")
     c.add_argument(

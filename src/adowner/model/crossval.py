@@ -31,7 +31,9 @@ Inputs
     out_dir           where folds, runs, evaluations and ``cv.json``/``cv.md`` go  required
     folds             number of owner folds                                        ``3``
     baselines         model specs scored beside the trained one                    paper-pairwise, tfidf-char
-    checkpoints       ``best`` and/or ``last`` checkpoint of each fold's run       ``best``
+    checkpoints       ``best``, ``last`` and/or ``avgN`` checkpoint of each fold's ``best``
+                      run (``avgN``: the mean weights of the last N epochs, with
+                      ``curve``; see ``average_checkpoints``)
     hybrid            also score ``hybrid:<checkpoint>``                           ``True``
     val_fraction      owners of the training folds held out as val                 ``0.15``
     only_folds        run just these folds (the table covers the finished ones)    all
@@ -54,6 +56,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +64,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from adowner._io import atomic_open, write_json, write_parquet
+from adowner._io import atomic_open, atomic_path, write_json, write_parquet
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -176,8 +179,15 @@ def cross_validate(
     if any(k < 0 or k >= folds for k in wanted):
         raise InputError(f"folds are 0..{folds - 1}, got {wanted}", field="--only-folds")
     for c in checkpoints:
-        if c not in ("best", "last"):
-            raise InputError(f"checkpoint must be best or last, got {c!r}", field="--checkpoints")
+        if c not in ("best", "last") and not re.fullmatch(r"avg[1-9][0-9]*", c):
+            raise InputError(
+                f"checkpoint must be best, last or avgN, got {c!r}", field="--checkpoints"
+            )
+        if c.startswith("avg") and not curve:
+            raise InputError(
+                f"{c} averages the last epoch checkpoints, which only --curve keeps",
+                field="--checkpoints",
+            )
     fold_info: list[dict[str, Any]] = []
     for k in wanted:
         fdir = out / f"fold{k}"
@@ -200,7 +210,9 @@ def cross_validate(
         specs: dict[str, str] = {}
         for c in checkpoints:
             ckpt = str(run_dir / "checkpoints" / f"{c}.ckpt")
-            if not Path(ckpt).is_file():
+            if c.startswith("avg"):
+                _write_average(run_dir / "checkpoints", int(c[3:]), Path(ckpt))
+            elif not Path(ckpt).is_file():
                 ckpt = str(run_dir / "checkpoints" / "last.ckpt")
             specs[f"model:{c}"] = ckpt
             specs[f"asnorm:{c}"] = f"asnorm:{ckpt}"
@@ -242,6 +254,23 @@ def cross_validate(
     with atomic_open(out / "cv.md") as fh:
         fh.write(cv_markdown(summary))
     return summary
+
+
+def _write_average(ckpt_dir: Path, n: int, out: Path) -> None:
+    """``out``: the mean weights of the last ``n`` epoch checkpoints (kept once written)."""
+    import torch
+
+    from adowner.model.checkpoint import average_checkpoints
+
+    if out.is_file():
+        return
+    epochs = sorted(ckpt_dir.glob("epoch*.ckpt"), key=lambda p: int(p.stem[len("epoch") :]))
+    if len(epochs) < n:
+        raise InputError(
+            f"avg{n} needs {n} epoch checkpoints, the run kept {len(epochs)}", path=str(ckpt_dir)
+        )
+    with atomic_path(out) as tmp:
+        torch.save(average_checkpoints(epochs[-n:]), tmp)
 
 
 def _fold_arrays(edir: Path, test: pd.DataFrame) -> dict[str, Any]:
