@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -52,7 +53,7 @@ def load_encoder(ckpt_path: str | Path) -> AuthorshipEncoder:
     return encoder.eval()
 
 
-def average_checkpoints(paths: list[str | Path]) -> dict:
+def average_checkpoints(paths: Sequence[str | Path]) -> dict:
     """The first checkpoint with its floating-point weights replaced by the mean over all.
 
     The "ensemble of checkpoints" lever at the cost of one model: the mean of the weights of the
