@@ -13,8 +13,14 @@ The ads are generated here (owners with a template, fictional 555-01xx phone num
 obfuscated formats, reposts with small changes), or read from ``--input`` (e.g. the simulator's
 ``ads.parquet``). All timings run in one process, one after another, so load affects them alike.
 
+With ``--rss`` it measures memory instead: the peak resident set (``ru_maxrss``) of
+``adowner prepare`` run as its own process on the generated file, beside the peak of a child
+that only reads the file with pandas and writes it again (the floor of any in-memory pipeline
+over the same table). Generation happens in this process, so neither child pays for it.
+
 Usage
     python scripts/bench_prepare.py --n 100000 --out runs/bench_prepare
+    python scripts/bench_prepare.py --n 1000000 --rss --out runs/bench_prepare_1m
 """
 
 from __future__ import annotations
@@ -156,12 +162,53 @@ def generate(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _child_peak(cmd: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak RSS in MiB) of one child process run to completion."""
+    import os
+    import subprocess
+
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"{cmd[:4]} failed with exit code {proc.returncode}")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024  # Linux: ru_maxrss is in KiB
+
+
+def rss(src: Path, out: Path, n: int) -> None:
+    import sys
+
+    exe = Path(sys.executable).parent / "adowner"
+    wall, peak = _child_peak([str(exe), "prepare", str(src), "--out", str(out / "prepared"),
+                              "--no-progress"])  # fmt: skip
+    code = "import pandas as pd, sys; pd.read_parquet(sys.argv[1]).to_parquet(sys.argv[2], index=False)"
+    io_wall, io_peak = _child_peak(
+        [sys.executable, "-c", code, str(src), str(out / "copy.parquet")]
+    )
+    summary = json.loads((out / "prepared" / "summary.json").read_text())
+    result = {
+        "ads": n,
+        "input_mib": round(src.stat().st_size / 2**20, 1),
+        "prepare_s": round(wall, 1),
+        "prepare_peak_rss_mib": round(peak),
+        "peer_pandas_read_write_s": round(io_wall, 1),
+        "peer_pandas_read_write_peak_rss_mib": round(io_peak),
+        "ratio_to_peer": round(peak / io_peak, 2),
+        "written": summary["written"],
+        "timings": summary.get("timings"),
+    }
+    (out / "bench_rss.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="ads to generate (default 100000)")
     ap.add_argument("--input", help="use this ads file instead of generating")
     ap.add_argument("--out", default="runs/bench_prepare")
     ap.add_argument("--peer-sample", type=int, default=10_000, help="ads for the matcher peer")
+    ap.add_argument("--rss", action="store_true", help="measure peak memory (child processes)")
     args = ap.parse_args()
 
     from adowner.data.prepare import prepare
@@ -175,6 +222,9 @@ def main() -> None:
         src = out / "ads.parquet"
         generate(args.n, seed=0).to_parquet(src, index=False)
     n = len(pd.read_parquet(src, columns=["ad_id"]))
+    if args.rss:
+        rss(src, out, n)
+        return
 
     # Wall time and this process's CPU time: on a shared machine the CPU time is the figure
     # that load does not inflate.
