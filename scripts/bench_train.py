@@ -7,6 +7,9 @@ style normaliser, K ads with replacement) against ``ads`` (precision auto, 128 t
 length-chunked forward, distinct ads). Records the CPU it ran on.
 
     python scripts/bench_train.py --data runs/prepared/escort-eval --steps 12
+    # one recipe at two precisions on this CPU (overrides after @, the first is the peer)
+    python scripts/bench_train.py --data runs/prepared/escort-eval --steps 8 \
+        --configs ads@trainer.precision=32-true,ads@trainer.precision=bf16-mixed
 """
 
 from __future__ import annotations
@@ -41,15 +44,19 @@ def main() -> int:
     ap.add_argument("--data", required=True, help="prepared folder")
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument(
-        "--configs", default="minilm-agora,ads", help="experiments; the first is the peer"
+        "--configs",
+        default="minilm-agora,ads",
+        help="experiments, each NAME or NAME@key=value@...; the first is the peer",
     )
     args = ap.parse_args()
     rows = []
     for name in args.configs.split(","):
+        base, *overrides = name.split("@")
         with tempfile.TemporaryDirectory() as tmp:
             cfg = load_config(
-                REPO / "configs" / "experiment" / f"{name}.yaml",
+                REPO / "configs" / "experiment" / f"{base}.yaml",
                 [
+                    *overrides,
                     f"trainer.max_steps={args.steps}",
                     "trainer.limit_val_batches=0",
                     "trainer.max_epochs=100",
