@@ -405,3 +405,14 @@ def test_agora_is_detected_through_a_semicolon_header(tmp_path):
     path = tmp_path / "listings.csv"
     path.write_text("\ufeffvendor;product;description\nv;p;d\n", encoding="utf-8")
     assert detect_adapter(path) == "agora"
+
+
+def test_times_past_2262_are_unparseable_not_an_error():
+    import pandas as pd
+
+    from adowner.data.validate import parse_timestamps
+
+    got = parse_timestamps(pd.Series(["-0", "3507-01-01", "2015-07-01T12:00:00Z", "Jan 5 2014"]))
+    assert str(got.dtype) == "datetime64[ns, UTC]"
+    assert got.isna().tolist() == [False, True, False, False]
+    assert got.iloc[2] == pd.Timestamp("2015-07-01 12:00", tz="UTC")

@@ -118,6 +118,11 @@ def parse_timestamps(s: pd.Series) -> pd.Series:
         # The odd non-ISO date ("Jan 5 2014") gets one slower, per-value attempt.
         for idx in parsed.index[parsed.isna()]:
             parsed.loc[idx] = pd.to_datetime(strs.loc[idx], utc=True, errors="coerce")
+        # pandas 3 parses "3507-01-01" at microsecond resolution; such a time does not fit the
+        # nanosecond column (an AssertionError inside pandas, found by scripts/fuzz.py), so a
+        # time past 2262, like an epoch value past it above, stays NaT (unparseable).
+        lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+        parsed = parsed.where((parsed >= lo) & (parsed <= hi)).astype("datetime64[ns, UTC]")
         out.loc[parsed.index] = parsed
     return out
 
