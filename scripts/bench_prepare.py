@@ -168,11 +168,10 @@ def _child_peak(cmd: list[str]) -> tuple[float, float]:
     import subprocess
 
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"{cmd[:4]} failed with exit code {proc.returncode}")
+    pid = subprocess.Popen(cmd).pid
+    _, status, usage = os.wait4(pid, 0)  # the child's own rusage, not all children's
+    if code := os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[:4]} failed with exit code {code}")
     return time.perf_counter() - t, usage.ru_maxrss / 1024  # Linux: ru_maxrss is in KiB
 
 

@@ -434,7 +434,7 @@ def core_block_doc() -> dict[str, Any]:
     txs = [
         {
             "txid": b2lx(cb.GetTxid()),
-            "vin": [{"coinbase": "0164", "sequence": 4294967295}],
+            "vin": [{"coinbase": "0164", "sequence": 0xFFFFFFFF}],
             "vout": vout(cb),
         },
         {

@@ -32,8 +32,8 @@ def training_precision(precision: str | None, accelerator: str | None = None) ->
 
     On CUDA: ``bf16-mixed`` where the GPU supports bf16, else ``16-mixed``. On a CPU:
     ``bf16-mixed`` with AVX-512 BF16 or AMX (measured 2.5x faster a SupCon step of MiniLM on a
-    Zen 5, docs/BENCHMARKS.md), else ``32-true`` (emulated bf16 is slower than fp32). Any other
-    value is returned unchanged.
+    Zen 5, 1.6x on a Zen 4; docs/BENCHMARKS.md), else ``32-true`` (emulated bf16 is slower than
+    fp32). Any other value is returned unchanged.
     """
     if precision not in (None, "auto"):
         return str(precision)

@@ -25,9 +25,8 @@ from adowner.errors import InputError
 from adowner.model.encoder import AuthorshipEncoder
 
 
-def load_encoder(ckpt_path: str | Path) -> AuthorshipEncoder:
-    """The fine-tuned :class:`AuthorshipEncoder` of a checkpoint, in eval mode on the CPU."""
-    path = Path(ckpt_path)
+def _read_checkpoint(path: Path) -> dict:
+    """A checkpoint's dict (``torch.load(weights_only=True)``), or one InputError line."""
     if not path.is_file():
         raise InputError("checkpoint not found", path=str(path))
     try:
@@ -36,8 +35,17 @@ def load_encoder(ckpt_path: str | Path) -> AuthorshipEncoder:
         raise InputError(
             f"not a readable adowner checkpoint: {exc}".splitlines()[0], path=str(path)
         ) from exc
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise InputError("not an adowner training checkpoint (no state_dict)", path=str(path))
+    return ckpt
+
+
+def load_encoder(ckpt_path: str | Path) -> AuthorshipEncoder:
+    """The fine-tuned :class:`AuthorshipEncoder` of a checkpoint, in eval mode on the CPU."""
+    path = Path(ckpt_path)
+    ckpt = _read_checkpoint(path)
     hparams = ckpt.get("hyper_parameters") or {}
-    if "encoder" not in hparams or "state_dict" not in ckpt:
+    if "encoder" not in hparams:
         raise InputError("not an adowner training checkpoint (no encoder settings)", path=str(path))
     encoder = AuthorshipEncoder(**hparams["encoder"])
     prefix = "encoder."
@@ -64,23 +72,11 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict:
     """
     if len(paths) < 2:
         raise InputError(f"give at least two checkpoints to average, not {len(paths)}")
-
-    def state_of(p: str | Path) -> dict:
-        try:
-            ckpt = torch.load(Path(p), map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise InputError(
-                f"not a readable adowner checkpoint: {exc}".splitlines()[0], path=str(p)
-            ) from exc
-        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-            raise InputError("not an adowner training checkpoint (no state_dict)", path=str(p))
-        return ckpt
-
-    first = state_of(paths[0])
+    first = _read_checkpoint(Path(paths[0]))
     weights = first["state_dict"]
     total = {k: v.double() for k, v in weights.items() if v.is_floating_point()}
     for p in paths[1:]:
-        state = state_of(p)["state_dict"]
+        state = _read_checkpoint(Path(p))["state_dict"]
         if state.keys() != weights.keys():
             raise InputError(f"holds other weights than {paths[0]}", path=str(p))
         for k in total:
