@@ -38,8 +38,9 @@ Usage
     python scripts/soak_serve.py --model runs/export/adowner-minilm-agora --seconds 600
 
 ``--model tiny`` builds a folder of the randomly initialised tiny BERT (tests' model) with its
-ONNX files, calibrated on a small simulated marketplace, in a temporary folder; the service
-runs it on ONNX Runtime, as it does any ``export --onnx`` folder (``--backend torch``: PyTorch).
+ONNX files, calibrated on a small simulated marketplace, in a temporary folder; the service runs it as it
+does any ``export --onnx`` folder: ``--backend auto`` is ONNX Runtime, or PyTorch under bf16
+autocast on a CPU with native bf16 (``--backend onnx`` / ``torch`` to choose).
 """
 
 from __future__ import annotations

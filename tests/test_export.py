@@ -245,3 +245,49 @@ def test_export_hybrid_is_json_and_drives_same_owner(tiny_backbone, tmp_path: Pa
     assert reply["score"] == pytest.approx(score, abs=1e-5)
     assert reply["threshold"] == pytest.approx(enc.hybrid_thresholds[0.01])
     assert reply["decision"] == same
+
+
+def test_export_hybrid_with_locations(tiny_backbone, tmp_path: Path) -> None:
+    """Where the prepared splits have locations, the exported hybrid compares them too; load,
+    same_owner and /same-owner take each ad's location; --hybrid-location off keeps texts only."""
+    from fastapi.testclient import TestClient
+    from test_export_fixtures import generated_ads
+
+    from adowner.serve.app import create_app
+
+    cities = ["Fresno", "Modesto", "San Diego", "Oakland", "Redding", "Chico"]
+
+    def located(df):
+        return df.assign(location=[cities[int(o[1:]) % len(cities)] for o in df["owner"]])
+
+    ckpt = make_checkpoint(tiny_backbone, tmp_path, projection_dim=None)
+    data = tmp_path / "p"
+    data.mkdir()
+    located(generated_ads(80, seed=7)).to_parquet(data / "train.parquet", index=False)
+    located(generated_ads(60, seed=1)).to_parquet(data / "val.parquet", index=False)
+    out = tmp_path / "loc-model"
+    assert main(["export", str(ckpt), "--out", str(out), "--data", str(data), "--hybrid"]) == 0
+    state = json.loads((out / "hybrid.json").read_text())
+    assert state["version"] == 3
+    assert state["features"][-2:] == ["location_same", "location_jac"]
+    assert json.loads((out / "adowner.json").read_text())["hybrid"]["features"] == state["features"]
+    assert "location_a" in (out / "README.md").read_text()
+    enc = load(out)
+    a, b = "NEW in town!!! ask for Mia <3", "sweet and discreet, call me"
+    same_place, _ = enc.same_owner(a, b, location_a="City of Fresno, Fresno", location_b="fresno")
+    apart, _ = enc.same_owner(a, b, location_a="Fresno", location_b="Chico")
+    unknown, _ = enc.same_owner(a, b)
+    assert same_place > unknown > apart  # every owner posts in one city here
+    with TestClient(create_app(enc)) as client:
+        body = {"a": a, "b": b, "location_a": "City of Fresno, Fresno", "location_b": "fresno"}
+        reply = client.post("/same-owner", json=body).json()
+        assert reply["score"] == pytest.approx(same_place, abs=1e-5)
+        assert client.post("/same-owner", json={"a": a, "b": b}).json()["score"] == (
+            pytest.approx(unknown, abs=1e-5)
+        )
+        bad = client.post("/same-owner", json={"a": a, "b": b, "location_a": 3})
+        assert bad.status_code == 422
+    text_only = tmp_path / "text-model"
+    argv = ["export", str(ckpt), "--out", str(text_only), "--data", str(data), "--hybrid"]
+    assert main([*argv, "--hybrid-location", "off"]) == 0
+    assert json.loads((text_only / "hybrid.json").read_text())["version"] == 2

@@ -270,3 +270,145 @@ def test_compare_loads_a_model_once_for_all_its_specs(splits, tmp_path, monkeypa
     folder = tmp_path / "cmp" / "models" / model_slug(f"hybrid:{ckpt}")
     shared = json.loads((folder / "metrics.json").read_text())
     assert alone == pytest.approx(shared)
+
+
+CITIES = ["Bakersfield", "Modesto", "San Diego", "Fresno", "Oakland", "Sacramento", "Redding"]
+
+
+def _with_locations(df: pd.DataFrame, seed: int, home_share: float = 0.8) -> pd.DataFrame:
+    """Each owner posts mostly in a home city, written in two ways; the rest anywhere."""
+    rng = np.random.default_rng(seed)
+    out = df.copy()
+    owners = sorted(out["owner"].unique())
+    home = {o: CITIES[k % len(CITIES)] for k, o in enumerate(owners)}
+    locs = []
+    for o in out["owner"]:
+        city = home[o] if rng.random() < home_share else CITIES[rng.integers(len(CITIES))]
+        locs.append(f"City of {city}, {city}" if rng.random() < 0.5 else city)
+    out["location"] = locs
+    return out
+
+
+@pytest.fixture(scope="module")
+def located(splits) -> dict[str, pd.DataFrame]:
+    return {k: _with_locations(df, n) for n, (k, df) in enumerate(splits.items())}
+
+
+def _auc_loc(model: Hybrid, df: pd.DataFrame, locations=None) -> float:
+    texts = df["text"].tolist()
+    i, j, y = sample_pairs(df["owner"].to_numpy(), df["dup_group"].to_numpy(), neg_ratio=5)
+    return M.verification_metrics(model.score_pairs(texts, i, j, locations=locations), y)["roc_auc"]
+
+
+def test_location_features_are_learned_where_val_has_locations(located):
+    from adowner.evaluation.hybrid import FEATURES_V3
+
+    # texts dealt at random across owners: only the locations tell owners apart
+    located = {
+        k: df.assign(text=np.random.default_rng(n).permutation(df["text"].to_numpy()))
+        for n, (k, df) in enumerate(located.items())
+    }
+    h = Hybrid(Noise())
+    h.fit(located["train"], located["val"])
+    assert h.features_used == FEATURES_V3
+    assert h.uses_locations
+    weights = dict(zip(FEATURES_V3, h.combiner.coef, strict=True))
+    assert weights["location_same"] + weights["location_jac"] > 0.3
+    text_only = Hybrid(Noise(), use_location=False)
+    text_only.fit(located["train"], located["val"])
+    assert text_only.features_used == FEATURES
+    assert not text_only.uses_locations
+    test = located["test"]
+    with_loc = _auc_loc(h, test, test["location"].tolist())
+    assert _auc_loc(text_only, test) < 0.65 < 0.75 < with_loc
+    # without locations every pair scores as "location unknown": no better than the texts
+    assert _auc_loc(h, test) < 0.65
+
+
+def test_unknown_location_scores_as_the_val_mean(located):
+    h = Hybrid(Noise())
+    h.fit(located["train"], located["val"])
+    texts = located["test"]["text"].tolist()[:4]
+    i, j = np.array([0, 1, 2]), np.array([1, 2, 3])
+    x = h.features(texts, i, j, locations=["Fresno", "", "fresno!", "FRESNO"])
+    np.testing.assert_allclose(x[0, 4:], h.location_fill)  # one side unknown
+    np.testing.assert_allclose(x[1, 4:], h.location_fill)
+    np.testing.assert_allclose(x[2, 4:], [1.0, 1.0])  # same after folding case and punctuation
+    y = h.features(texts, i, j)  # no locations at all
+    np.testing.assert_allclose(y[:, 4:], np.tile(h.location_fill, (3, 1)))
+    with pytest.raises(InputError, match="locations for"):
+        h.features(texts, i, j, locations=["Fresno"])
+
+
+def test_location_jaccard_of_word_sets():
+    from adowner.evaluation.hybrid import LocationSets
+
+    s = LocationSets(["City of San Diego, San Diego", "San Diego", "", None, "Oakland"])
+    same, jac, known = s.pairs(np.array([0, 0, 1, 1]), np.array([1, 2, 3, 4]))
+    np.testing.assert_allclose(jac, [0.5, 0.0, 0.0, 0.0])  # {city, of, san, diego} vs {san, diego}
+    assert known.tolist() == [True, False, False, True]
+    assert same.tolist() == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_few_locations_leave_the_location_features_out(located):
+    val = located["val"].copy()
+    val.loc[val.index[: int(len(val) * 0.6)], "location"] = None
+    h = Hybrid(Noise())
+    h.fit(located["train"], val)
+    assert h.features_used == FEATURES
+    assert any("location left out" in n for n in h.notes)
+
+
+def test_location_state_round_trips_and_is_checked(located):
+    h = Hybrid(Noise())
+    h.fit(located["train"], located["val"])
+    state = json.loads(json.dumps(h.state()))
+    assert state["version"] == 3
+    assert state["features"][-2:] == ["location_same", "location_jac"]
+    again = Hybrid.from_state(state, Noise())
+    test = located["test"]
+    texts, locs = test["text"].tolist(), test["location"].tolist()
+    i, j, _ = sample_pairs(test["owner"].to_numpy(), None, neg_ratio=3)
+    np.testing.assert_allclose(
+        again.score_pairs(texts, i, j, locations=locs),
+        h.score_pairs(texts, i, j, locations=locs),
+        1e-6,
+    )
+    state["location"] = {"fill": [0.1]}
+    with pytest.raises(InputError, match=r"location\.fill"):
+        Hybrid.from_state(state, Noise())
+
+
+def test_evaluation_passes_the_split_locations(located):
+    from adowner.evaluation.runner import _Scored
+
+    seen: list[object] = []
+
+    class Spy(Hybrid):
+        def score_pairs(self, texts, i, j, *, locations=None):
+            seen.append(locations)
+            return super().score_pairs(texts, i, j, locations=locations)
+
+    h = Spy(Noise())
+    h.fit(located["train"], located["val"])
+    test = located["test"]
+    scored = _Scored(
+        h,
+        test["text"].tolist(),
+        test["owner"].to_numpy(),
+        test["dup_group"].to_numpy(),
+        test["location"].tolist(),
+    )
+    scored.pair_scores(np.array([0]), np.array([1]))
+    assert seen
+    assert all(s == test["location"].tolist() for s in seen)
+
+
+def test_hybrid_text_spec():
+    check_model_spec("hybrid-text:tfidf-char")
+    with pytest.raises(InputError, match="one base model"):
+        check_model_spec("hybrid-text:hybrid:tfidf-char")
+    h = resolve_model("hybrid-text:tfidf-char")
+    assert isinstance(h, Hybrid)
+    assert not h.use_location
+    assert resolve_model("hybrid:tfidf-char").use_location

@@ -31,9 +31,12 @@ def texts() -> list[str]:
     return generated_ads(50, seed=11)["text"].tolist()
 
 
-def test_embed_contract(folder: Path, texts: list[str]) -> None:
+def test_embed_contract(folder: Path, texts: list[str], monkeypatch) -> None:
+    from adowner.export import inference
+
+    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: False)
     enc = adowner.load(str(folder))
-    assert enc.backend == "onnx"  # auto picks ONNX when model.onnx is there
+    assert enc.backend == "onnx"  # auto picks ONNX when model.onnx is there (no native bf16)
     emb = enc.embed(texts)
     assert emb.shape == (50, 16)
     assert emb.dtype == np.float32
@@ -41,6 +44,26 @@ def test_embed_contract(folder: Path, texts: list[str]) -> None:
     assert enc.embed([]).shape == (0, 16)
     with pytest.raises(TypeError):
         enc.embed("one string")
+
+
+def test_auto_takes_torch_bf16_on_a_native_bf16_cpu(
+    folder: Path, texts: list[str], monkeypatch
+) -> None:
+    """Where the CPU has native bf16, auto is PyTorch under bf16 autocast (faster than ONNX
+    fp32 there), close to fp32; an explicit fp32 still gets ONNX."""
+    from adowner import hardware
+    from adowner.export import inference
+
+    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+    enc = adowner.load(str(folder))
+    assert (enc.backend, enc.precision) == ("torch", "bf16")
+    exact = adowner.load(str(folder), precision="fp32")
+    assert (exact.backend, exact.precision) == ("onnx", "fp32")
+    assert cosines(enc.embed(texts), exact.embed(texts)).min() >= 0.99
+    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
+    assert adowner.load(str(folder)).backend == "onnx"
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
@@ -112,11 +135,12 @@ def test_load_errors(tmp_path: Path, folder: Path) -> None:
 
 def test_precision_resolution(monkeypatch) -> None:
     """auto: fp16 on CUDA, bf16 only where the CPU has native bf16, else fp32."""
+    from adowner import hardware
     from adowner.export import inference
 
-    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
     assert inference.resolve_precision("auto", "cpu") == "fp32"
-    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
     assert inference.resolve_precision("auto", "cpu") == "bf16"
     assert inference.resolve_precision("auto", "cuda:0") == "fp16"
     assert inference.resolve_precision("fp32", "cuda") == "fp32"

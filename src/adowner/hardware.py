@@ -45,3 +45,26 @@ def training_precision(precision: str | None, accelerator: str | None = None) ->
     if gpu:
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     return "bf16-mixed" if native_bf16_cpu() else "32-true"
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """The compute precision that ``precision`` means on ``device`` (``"auto"`` resolved).
+
+    ``"auto"``: fp16 on CUDA, bf16 on a CPU with native bf16 (:func:`native_bf16_cpu`), else
+    fp32. Reduced precision runs the matrix products under ``torch.autocast``; pooling and the
+    L2 norm stay fp32. Its cosine against fp32 is in ``docs/BENCHMARKS.md``.
+    """
+    from adowner.errors import AdownerError
+
+    if precision not in PRECISIONS:
+        raise AdownerError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision != "auto":
+        if precision == "fp16" and not device.startswith("cuda"):
+            raise AdownerError("fp16 runs on CUDA only; on a CPU use 'bf16' or 'fp32'")
+        return precision
+    if device.startswith("cuda"):
+        return "fp16"
+    return "bf16" if native_bf16_cpu() else "fp32"

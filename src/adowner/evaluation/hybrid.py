@@ -12,6 +12,10 @@ feature            meaning
 ``cosine_asnorm``  the cosine AS-normalised against a cohort of train ads
                    (:mod:`adowner.evaluation.scorenorm`: each ad's cosine rescaled by how it
                    scores against other owners' ads, so generic "hub" ads stop looking alike)
+``location_same``  1 when the two ads' ``location`` fields are the same after folding case and
+                   punctuation (only where the data has a ``location`` column; see below)
+``location_jac``   Jaccard of the two ``location`` fields' word sets ("City of San Diego, San
+                   Diego" against "San Diego": 0.5)
 =================  ==========================================================================
 
 combined by a small logistic regression (standardised inputs, L2, ``C=1``) fitted on pairs of
@@ -21,6 +25,15 @@ style only through its vocabulary; short ads carry much of an owner's style in c
 (spelling, punctuation runs, emoji, layout) that character n-grams catch directly, and the
 three scores err on different pairs. The regression learns how much to trust each on held-out
 owners, so the weights are measured, not guessed.
+
+**Location** is the poster's own text for where the ad runs: on real escort ads 55% of same-owner
+pairs share more than half its words against 0.7% of different-owner pairs (the
+``backpage_ca_dev`` file, all pairs). The two location features are used when at least half of
+the validation ads have a location (:data:`MIN_LOCATION_COVERAGE`); a pair where either ad has
+none gets each feature's mean over the validation pairs (standardised: 0, so it neither
+raises nor lowers the score). Callers pass ``locations=`` beside the texts; without it every
+pair is scored as "location unknown". Location says nothing about owners who post in many
+cities, the pattern analysts look for; text and payments still carry those links.
 
 Retrieval ranks, for each query, the union of its top-``k`` ads by embedding (FAISS) and its
 top-``k`` by TF-IDF, by the fused probability; ads outside both lists are never ranked.
@@ -40,6 +53,7 @@ Example::
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -52,14 +66,70 @@ from adowner.log import get_logger
 
 log = get_logger(__name__)
 
+_LOC_WORD = re.compile(r"\w+")
+
 FEATURES = ("cosine", "char", "pairwise", "cosine_asnorm")
 FEATURES_V1 = ("cosine", "char", "pairwise")
-STATE_VERSION = 2  # 1: the first three features only (still loaded)
+LOCATION_FEATURES = ("location_same", "location_jac")
+FEATURES_V3 = (*FEATURES, *LOCATION_FEATURES)
+STATE_VERSION = 3  # 1: the first three features; 2: + cosine_asnorm; 3: + location (all loaded)
+KNOWN_STATES = {1: FEATURES_V1, 2: FEATURES, 3: FEATURES_V3}
+MIN_LOCATION_COVERAGE = 0.5  # share of val ads with a location for the location features
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, 1e-6, 1 - 1e-6)
     return np.log(p) - np.log1p(-p)
+
+
+def locations_of(df: Any) -> list[str] | None:
+    """The ``location`` column of a split as strings (``""`` where missing), or ``None``."""
+    if df is None or "location" not in df:
+        return None
+    return [v if isinstance(v, str) else "" for v in df["location"].tolist()]
+
+
+def location_coverage(locations: Any) -> float:
+    """Share of ads whose location has at least one word."""
+    if locations is None or len(locations) == 0:
+        return 0.0
+    return float(np.mean([isinstance(v, str) and bool(_LOC_WORD.search(v)) for v in locations]))
+
+
+class LocationSets:
+    """Per-ad folded location words, for :meth:`pairs` (``location_same``, ``location_jac``).
+
+    Words are ``\\w+`` runs, lowercased; the sets are one binary sparse row per ad (a
+    ``CountVectorizer`` over the ads at hand: the words only need to be told apart, so no
+    fitted vocabulary travels with the model), and the Jaccard is computed from row products,
+    vectorised over all pairs at once.
+    """
+
+    def __init__(self, locations: Any) -> None:
+        import scipy.sparse as sp
+
+        words = [
+            " ".join(_LOC_WORD.findall(v.lower())) if isinstance(v, str) else "" for v in locations
+        ]
+        self.known = np.array([bool(w) for w in words])
+        self.code = np.unique(np.asarray(words, dtype=object), return_inverse=True)[1]
+        if self.known.any():
+            from sklearn.feature_extraction.text import CountVectorizer
+
+            vec = CountVectorizer(binary=True, token_pattern=r"\S+", lowercase=False)
+            self.rows = sp.csr_matrix(vec.fit_transform(words), dtype=np.float32)
+        else:
+            self.rows = sp.csr_matrix((len(words), 1), dtype=np.float32)
+        self.size = np.asarray(self.rows.sum(axis=1)).ravel()
+
+    def pairs(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(same, jaccard, known)`` for the pairs ``(a[k], b[k])``."""
+        known = self.known[a] & self.known[b]
+        same = (self.code[a] == self.code[b]) & known
+        inter = np.asarray(self.rows[a].multiply(self.rows[b]).sum(axis=1)).ravel()
+        union = self.size[a] + self.size[b] - inter
+        jac = np.where(known, inter / np.maximum(union, 1.0), 0.0)
+        return same.astype(np.float64), jac.astype(np.float64), known
 
 
 class _Linear:
@@ -104,13 +174,23 @@ class _Linear:
 class Hybrid:
     """Fused same-owner scorer over a base embedder (see the module docstring)."""
 
-    def __init__(self, base: Any, *, name: str = "hybrid", c: float = 1.0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        base: Any,
+        *,
+        name: str = "hybrid",
+        c: float = 1.0,
+        seed: int = 0,
+        use_location: bool = True,
+    ) -> None:
         self.base, self.name, self.c, self.seed = base, name, c, seed
+        self.use_location = use_location  # False: the text features only (``hybrid-text:``)
         self.tfidf = TfidfChar()
         self.features_used: tuple[str, ...] = FEATURES
         self.norm: Any = None  # scorenorm.ASNorm, fitted on train embeddings
         self.pairwise: _Linear | None = None
         self.combiner: _Linear | None = None
+        self.location_fill = np.zeros(len(LOCATION_FEATURES))  # val means, for unknown locations
         self.notes: list[str] = [
             "hybrid: ranks the union of each query's top-k ads by embedding and by TF-IDF; "
             "the combiner is fitted on validation owners"
@@ -139,6 +219,15 @@ class Hybrid:
         self.pairwise = _Linear(scaler.mean_, scaler.scale_, clf.coef_[0], clf.intercept_[0])
 
         texts = val_df["text"].astype(str).tolist()
+        locations = locations_of(val_df)
+        coverage = location_coverage(locations)
+        with_location = self.use_location and coverage >= MIN_LOCATION_COVERAGE
+        self.features_used = FEATURES_V3 if with_location else FEATURES
+        if self.use_location and "location" in val_df and not with_location:
+            self.notes.append(
+                f"hybrid: location left out ({coverage:.0%} of val ads have one, "
+                f"under {MIN_LOCATION_COVERAGE:.0%})"
+            )
         dups = val_df["dup_group"].astype(str).to_numpy() if "dup_group" in val_df else None
         i, j, y = sample_pairs(
             val_df["owner"].astype(str).to_numpy(),
@@ -152,7 +241,12 @@ class Hybrid:
                 "the hybrid scorer needs validation owners with at least two ads each "
                 f"(val has {int(y.sum())} same-owner pairs)"
             )
-        x = self.features(texts, i, j)
+        if self.features_used == FEATURES_V3:  # unknown locations score as the val mean
+            same, jac, known = LocationSets(locations or []).pairs(i, j)
+            self.location_fill = np.array(
+                [same[known].mean(), jac[known].mean()] if known.any() else [0.0, 0.0]
+            )
+        x = self.features(texts, i, j, locations=locations)
         self.combiner = _Linear.fit(x, y, self.c)
         log.info(
             "hybrid: combiner fitted on %d val pairs (%d same-owner); weights %s",
@@ -186,7 +280,7 @@ class Hybrid:
         owners = val_df["owner"].astype(str).to_numpy()
         dups = val_df["dup_group"].astype(str).to_numpy() if "dup_group" in val_df else None
         i, j, y = sample_pairs(owners, dups, neg_ratio=20, seed=self.seed, max_pos_per_owner=200)
-        x = self.features(texts, i, j)
+        x = self.features(texts, i, j, locations=locations_of(val_df))
         uniq = np.unique(owners)
         fold_of = dict(
             zip(uniq, np.random.default_rng(self.seed).permutation(len(uniq)) % folds, strict=True)
@@ -222,41 +316,63 @@ class Hybrid:
         }
 
     # ------------------------------------------------------------------ scoring
-    def _prepared(self, texts: list[str]) -> dict[str, Any]:
+    @property
+    def uses_locations(self) -> bool:
+        """Whether the fitted combiner has the location features (pass ``locations=``)."""
+        return self.features_used == FEATURES_V3
+
+    def _prepared(self, texts: list[str], locations: Any = None) -> dict[str, Any]:
         """Per-ad inputs of the features for one list of texts; the last two lists are kept
         (evaluation scores test, then val for the grouping threshold, after fitting on val)."""
-        key = hash(tuple(texts))
+        loc_key = None if locations is None else tuple(locations)
+        key = hash((tuple(texts), loc_key))
         if key not in self._cache:
             emb = np.asarray(self.base.embed(texts), dtype=np.float32)
             while len(self._cache) >= 2:
                 self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = self._from_embeddings(texts, emb)
+            self._cache[key] = self._from_embeddings(texts, emb, locations)
         return self._cache[key]
 
-    def _from_embeddings(self, texts: list[str], embeddings: np.ndarray) -> dict[str, Any]:
+    def _from_embeddings(
+        self, texts: list[str], embeddings: np.ndarray, locations: Any = None
+    ) -> dict[str, Any]:
         emb = np.asarray(embeddings, dtype=np.float32)
         emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
         stats = self.norm.stats(emb) if self.norm is not None else None
+        if locations is not None and len(locations) != len(texts):
+            raise InputError(f"{len(locations)} locations for {len(texts)} ads", field="location")
         return {
             "emb": emb,
             "stats": stats,
             "tfidf": self.tfidf.embed(texts),
             "pairs": PairFeatures(texts),
+            "loc": LocationSets(locations)
+            if locations is not None and self.uses_locations
+            else None,
         }
 
-    def prime(self, texts: list[str], embeddings: np.ndarray) -> None:
+    def prime(self, texts: list[str], embeddings: np.ndarray, locations: Any = None) -> None:
         """Use ``embeddings`` (the base model's rows for ``texts``) instead of embedding again."""
-        self._cache = {hash(tuple(texts)): self._from_embeddings(texts, embeddings)}
+        loc_key = None if locations is None else tuple(locations)
+        self._cache = {
+            hash((tuple(texts), loc_key)): self._from_embeddings(texts, embeddings, locations)
+        }
 
     def score_embedded(
-        self, texts: list[str], embeddings: np.ndarray, i: np.ndarray, j: np.ndarray
+        self,
+        texts: list[str],
+        embeddings: np.ndarray,
+        i: np.ndarray,
+        j: np.ndarray,
+        *,
+        locations: Any = None,
     ) -> np.ndarray:
         """:meth:`score_pairs` from embeddings the caller already has; touches no shared cache
         (safe from several threads, as the HTTP service calls it)."""
         if self.combiner is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
-        x = self.features(texts, i, j, prepared=self._from_embeddings(texts, embeddings))
-        return self.combiner.proba(x)
+        prepared = self._from_embeddings(texts, embeddings, locations)
+        return self.combiner.proba(self.features(texts, i, j, prepared=prepared))
 
     def features(
         self,
@@ -264,6 +380,7 @@ class Hybrid:
         i: np.ndarray,
         j: np.ndarray,
         *,
+        locations: Any = None,
         prepared: dict[str, Any] | None = None,
     ) -> np.ndarray:
         """The ``(len(i), n_features)`` matrix of the features used, for pairs ``(i, j)``."""
@@ -271,7 +388,7 @@ class Hybrid:
 
         if self.pairwise is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
-        p = prepared if prepared is not None else self._prepared(texts)
+        p = prepared if prepared is not None else self._prepared(texts, locations)
         i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
         out = np.empty((len(i), len(self.features_used)), dtype=np.float64)
         chunk = 50_000
@@ -286,22 +403,38 @@ class Hybrid:
                 out[s : s + chunk, 3] = ASNorm.normalise(
                     out[s : s + chunk, 0], mu[a], sd[a], mu[b], sd[b]
                 )
+            if self.uses_locations:
+                out[s : s + chunk, 4:6] = self.location_fill
+                if p.get("loc") is not None:
+                    same, jac, known = p["loc"].pairs(a, b)
+                    rows = np.flatnonzero(known) + s
+                    out[rows, 4] = same[known]
+                    out[rows, 5] = jac[known]
         return out
 
-    def score_pairs(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """P(same owner) for each pair ``(i[k], j[k])`` of ``texts``."""
+    def score_pairs(
+        self, texts: list[str], i: np.ndarray, j: np.ndarray, *, locations: Any = None
+    ) -> np.ndarray:
+        """P(same owner) for each pair ``(i[k], j[k])`` of ``texts`` (``locations``: the ads'
+        location fields, where the combiner uses them)."""
         if self.combiner is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
-        return self.combiner.proba(self.features(texts, i, j))
+        return self.combiner.proba(self.features(texts, i, j, locations=locations))
 
     def neighbors(
-        self, texts: list[str], queries: np.ndarray, k: int, *, return_scores: bool = False
+        self,
+        texts: list[str],
+        queries: np.ndarray,
+        k: int,
+        *,
+        return_scores: bool = False,
+        locations: Any = None,
     ) -> Any:
         """Each query's candidates (top-``k`` by embedding ∪ top-``k`` by TF-IDF), ranked by the
         fused probability; ``-1`` pads rows with fewer candidates. The query itself is first."""
         from adowner.evaluation.metrics import faiss_search
 
-        p = self._prepared(texts)
+        p = self._prepared(texts, locations)
         queries = np.asarray(queries, dtype=np.int64)
         depth = max(1, min(k, len(texts)))
         cand = np.concatenate(
@@ -312,7 +445,8 @@ class Hybrid:
         dup = np.zeros_like(cand, dtype=bool)
         dup[:, 1:] = cand[:, 1:] == cand[:, :-1]
         qi = np.repeat(queries, cand.shape[1])
-        score = self.score_pairs(texts, qi, cand.ravel()).reshape(cand.shape)
+        score = self.score_pairs(texts, qi, cand.ravel(), locations=locations)
+        score = score.reshape(cand.shape)
         score[cand == queries[:, None]] = math.inf
         score[dup] = -math.inf
         order = np.lexsort((cand, -score), axis=1)[:, :depth]
@@ -328,8 +462,9 @@ class Hybrid:
             raise RuntimeError("the hybrid scorer must be fitted first")
         vec = self.tfidf.vectorizer
         terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
+        version = next(v for v, f in KNOWN_STATES.items() if f == self.features_used)
         state: dict[str, Any] = {
-            "version": STATE_VERSION if len(self.features_used) > 3 else 1,
+            "version": version,
             "features": list(self.features_used),
             "tfidf": {
                 "analyzer": vec.analyzer,
@@ -344,6 +479,8 @@ class Hybrid:
         }
         if self.norm is not None and len(self.features_used) > 3:
             state["score_norm"] = self.norm.state()
+        if self.uses_locations:
+            state["location"] = {"fill": self.location_fill.tolist()}
         return state
 
     @classmethod
@@ -353,17 +490,25 @@ class Hybrid:
 
         from adowner.evaluation.scorenorm import ASNorm
 
-        known = {1: FEATURES_V1, STATE_VERSION: FEATURES}
         version = state.get("version")
-        if version not in known or list(state.get("features", [])) != list(known[version]):
+        if version not in KNOWN_STATES or list(state.get("features", [])) != list(
+            KNOWN_STATES[version]
+        ):
             raise InputError(
-                f"hybrid state version {version!r} / features "
-                f"{state.get('features')!r} not understood (expected {STATE_VERSION}, {FEATURES})"
+                f"hybrid state version {version!r} / features {state.get('features')!r} not "
+                f"understood (this version reads {sorted(KNOWN_STATES)}: {FEATURES_V3})"
             )
         h = cls(base, name=name)
-        h.features_used = known[version]
-        if version == STATE_VERSION:
+        h.features_used = KNOWN_STATES[version]
+        if version >= 2:
             h.norm = ASNorm.from_state(state.get("score_norm") or {})
+        if version >= 3:
+            fill = np.asarray((state.get("location") or {}).get("fill"), dtype=np.float64)
+            if fill.shape != (len(LOCATION_FEATURES),) or not np.isfinite(fill).all():
+                raise InputError(
+                    f"hybrid state 'location.fill' must be {len(LOCATION_FEATURES)} numbers"
+                )
+            h.location_fill = fill
         t = state["tfidf"]
         vec = TfidfVectorizer(
             analyzer=t["analyzer"],

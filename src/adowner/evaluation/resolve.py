@@ -10,7 +10,9 @@ spec                      loads
 ``PATH.ckpt``             ``adowner.model.checkpoint.load_encoder(PATH)``
 ``DIR`` (adowner.json)    ``adowner.export.inference.load(DIR)``
 ``hybrid:SPEC``           :mod:`adowner.evaluation.hybrid` over the model ``SPEC`` (its
-                          cosine fused with char n-grams and the pairwise features)
+                          cosine fused with char n-grams and the pairwise features, and
+                          the ads' locations where the data has them)
+``hybrid-text:SPEC``      the same hybrid from the texts alone (no location features)
 ``asnorm:SPEC``           :mod:`adowner.evaluation.scorenorm`: the model ``SPEC``'s cosine,
                           AS-normalised against a cohort of train-split ads
 ========================  ==========================================================
@@ -33,14 +35,16 @@ from typing import Any
 from adowner.errors import InputError
 from adowner.evaluation.baselines import BASELINES
 
+WRAPPERS = ("hybrid:", "hybrid-text:", "asnorm:")
+
 
 def check_model_spec(spec: str) -> None:
     """Raise the ``InputError`` that :func:`resolve_model` would, without loading anything."""
     spec = spec.strip()
-    for wrapper in ("hybrid:", "asnorm:"):
+    for wrapper in WRAPPERS:
         if spec.startswith(wrapper):
             base = spec.split(":", 1)[1]
-            if base.startswith(("hybrid:", "asnorm:")) or not base:
+            if base.startswith(WRAPPERS) or not base:
                 raise InputError(f"{wrapper}SPEC needs one base model SPEC", field="--model")
             check_model_spec(base)
             return
@@ -80,10 +84,11 @@ def resolve_model(spec: str, shared: dict[str, Any] | None = None) -> Any:
     """
     spec = spec.strip()
     check_model_spec(spec)
-    if spec.startswith("hybrid:"):
+    if spec.startswith(("hybrid:", "hybrid-text:")):
         from adowner.evaluation.hybrid import Hybrid
 
-        return Hybrid(resolve_model(spec.split(":", 1)[1], shared), name=spec)
+        base = resolve_model(spec.split(":", 1)[1], shared)
+        return Hybrid(base, name=spec, use_location=spec.startswith("hybrid:"))
     if spec.startswith("asnorm:"):
         from adowner.evaluation.scorenorm import ASNormScorer
 

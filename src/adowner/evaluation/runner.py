@@ -27,6 +27,7 @@ from adowner.evaluation import grouping
 from adowner.evaluation import metrics as M
 from adowner.evaluation.data import EvalData, write_quarantine
 from adowner.evaluation.evaluator import pair_scores, verification_from_scores
+from adowner.evaluation.hybrid import locations_of
 from adowner.evaluation.pairs import DEFAULT_MAX_POS_PER_OWNER, sample_pairs
 from adowner.evaluation.resolve import resolve_model
 from adowner.evaluation.scorer import needs_fit
@@ -56,7 +57,14 @@ def _bucket_name(lo: int, hi: int | None) -> str:
 class _Scored:
     """What a model gives on one split: pair scores, per-query retrieval results, similarities."""
 
-    def __init__(self, model: Any, texts: list[str], owners: np.ndarray, dups: np.ndarray):
+    def __init__(
+        self,
+        model: Any,
+        texts: list[str],
+        owners: np.ndarray,
+        dups: np.ndarray,
+        locations: list[str] | None = None,
+    ):
         import scipy.sparse as sp
 
         from adowner.evaluation.baselines.tfidf_char import sparse_neighbors
@@ -69,10 +77,16 @@ class _Scored:
         if callable(getattr(model, "score_pairs", None)):
             self.kind = "pairwise"
             self.model, self.texts = model, texts
+            # the ads' location fields, for a hybrid whose combiner uses them
+            self.extra = (
+                {"locations": locations}
+                if locations is not None and getattr(model, "uses_locations", False)
+                else {}
+            )
             everyone = np.arange(n, dtype=np.int64)
             try:
                 nb, nb_scores = model.neighbors(
-                    texts, everyone, max(depth, 100), return_scores=True
+                    texts, everyone, max(depth, 100), return_scores=True, **self.extra
                 )
             except TypeError:  # a pair scorer without scores: retrieval only
                 nb, nb_scores = model.neighbors(texts, everyone, max(depth, 100)), None
@@ -118,7 +132,8 @@ class _Scored:
 
     def pair_scores(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         if self.kind == "pairwise":
-            return np.asarray(self.model.score_pairs(self.texts, i, j), dtype=np.float64)
+            scores = self.model.score_pairs(self.texts, i, j, **self.extra)
+            return np.asarray(scores, dtype=np.float64)
         return pair_scores(self.embeddings, i, j)
 
 
@@ -202,7 +217,7 @@ def evaluate_model(
     )
     t0 = time.perf_counter()
     log.info("%s: scoring %d test ads", spec, len(texts))
-    scored = _Scored(model, texts, owners, dups)
+    scored = _Scored(model, texts, owners, dups, locations_of(data.test))
     scores = scored.pair_scores(i, j) if len(i) else np.empty(0)
     timings["score_s"] = time.perf_counter() - t0
 
@@ -277,7 +292,7 @@ def _grouping(
         notes.append("grouping skipped: no val split to choose the clustering threshold on")
         return {}
     vtexts, vowners, vdups = _columns(data.val)
-    vscored = _Scored(model, vtexts, vowners, vdups)
+    vscored = _Scored(model, vtexts, vowners, vdups, locations_of(data.val))
     if vscored.similarity is None:
         notes.append("grouping skipped: val too large for a dense similarity matrix")
         return {}

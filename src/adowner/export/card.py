@@ -188,6 +188,14 @@ def hybrid_section(hybrid: dict[str, Any] | None) -> str:
             if "cosine_asnorm" in hybrid.get("features", [])
             else ""
         )
+        + (
+            ", and two comparisons of the ads' `location` fields (same place after folding "
+            "case and punctuation; Jaccard of their words). Pass each ad's location "
+            "(`same_owner(a, b, location_a=..., location_b=...)`, `/same-owner` fields "
+            '`location_a`/`location_b`); a pair without them scores as "location unknown"'
+            if "location_jac" in hybrid.get("features", [])
+            else ""
+        )
         + ", combined by a logistic regression fitted on the validation owners (standardised "
         f"weights: {weights}). Its thresholds are on the probability, from out-of-fold scores "
         f"({pairs.get('positive', 0):,} same-owner and {pairs.get('negative', 0):,} different-owner "

@@ -66,6 +66,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "needs --data with train and val) and store it as hybrid.json",
     )
     p.add_argument(
+        "--hybrid-location",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: the hybrid also compares the ads' location fields where at least half of "
+        "val has one (callers then pass locations); off: texts only",
+    )
+    p.add_argument(
         "--metrics",
         action="append",
         help="compare table.csv or evaluate/train metrics.json for the card (repeatable)",
@@ -103,6 +110,7 @@ def _export(args: argparse.Namespace) -> int:
         data=args.data,
         onnx=args.onnx,
         hybrid=args.hybrid,
+        hybrid_location=args.hybrid_location == "auto",
         metrics=args.metrics,
         metrics_model=args.metrics_model,
         dataset=args.dataset,

@@ -10,12 +10,12 @@ Steps, in order, all inside a temporary folder that is renamed onto ``out`` only
 3. with ``onnx``: write ``model.onnx`` and check its parity with PyTorch on generated texts and
    validation ads (cosine >= ``ONNX_MIN_COSINE`` for every text, else the export fails);
 4. with ``data``: embed the validation split (``DATA/val.parquet``) with the folder itself (its
-   ONNX network when there is one: the backend ``adowner.load`` picks) and calibrate
+   ONNX network when there is one, else PyTorch; fp32 on every machine) and calibrate
    same-owner thresholds at FPR 1% and 0.1% (:mod:`adowner.export.calibrate`);
 5. with ``hybrid`` (needs ``data``): fit the hybrid same-owner scorer
-   (:mod:`adowner.evaluation.hybrid`: the model's cosine fused with character n-grams and the
-   paper's pairwise features; TF-IDF and pairwise classifier on ``DATA/train.parquet``, the
-   combiner on val) and calibrate its thresholds on held-out val folds; written as plain JSON
+   (:mod:`adowner.evaluation.hybrid`: the model's cosine fused with character n-grams, the
+   paper's pairwise features and, unless ``hybrid_location=False``, the ads' locations where
+   val has them; TF-IDF and pairwise classifier on ``DATA/train.parquet``, the combiner on val) and calibrate its thresholds on held-out val folds; written as plain JSON
    to ``hybrid.json`` (no pickles). Steps 4 and 5 share one loaded folder, which embeds each
    ad once (:class:`adowner.evaluation.scorer.MemoEmbedder`);
 6. write the model card ``README.md`` (:mod:`adowner.export.card`).
@@ -59,6 +59,7 @@ def export_checkpoint(
     data: str | os.PathLike[str] | None = None,
     onnx: bool = False,
     hybrid: bool = False,
+    hybrid_location: bool = True,
     metrics: list[str | os.PathLike[str]] | None = None,
     metrics_model: str | None = None,
     dataset: str | None = None,
@@ -99,10 +100,15 @@ def export_checkpoint(
             config = update_config(tmp, onnx=_onnx(encoder, tmp, val))
         if val is not None:
             # one loaded folder for the cosine thresholds and the hybrid: val is embedded once
-            enc = MemoEmbedder(load(tmp, backend="onnx" if onnx else "torch"))
+            # fp32 whatever this CPU has: the folder's thresholds do not depend on the machine
+            # that exported it
+            backend = "onnx" if onnx else "torch"
+            enc = MemoEmbedder(load(tmp, backend=backend, precision="fp32"))
             config = update_config(tmp, **_calibrate(enc, val, Path(str(data))))
             if train is not None:
-                config = update_config(tmp, hybrid=_hybrid(enc, tmp, train, val, Path(str(data))))
+                config = update_config(
+                    tmp, hybrid=_hybrid(enc, tmp, train, val, Path(str(data)), hybrid_location)
+                )
         text = card.render_card(
             config,
             metrics=[Path(m) for m in metrics or []],
@@ -164,12 +170,14 @@ def _calibrate(enc: Any, val: Any, data: Path) -> dict[str, Any]:
     return {"thresholds": result["thresholds"], "calibration": calibration}
 
 
-def _hybrid(enc: Any, folder: Path, train: Any, val: Any, data: Path) -> dict[str, Any]:
+def _hybrid(
+    enc: Any, folder: Path, train: Any, val: Any, data: Path, use_location: bool = True
+) -> dict[str, Any]:
     from adowner._io import write_json
     from adowner.evaluation.hybrid import Hybrid
     from adowner.export.inference import HYBRID_NAME
 
-    h = Hybrid(enc, name=f"hybrid:{folder.name}")
+    h = Hybrid(enc, name=f"hybrid:{folder.name}", use_location=use_location)
     for df in (train, val):
         if "dup_group" not in df.columns:
             df["dup_group"] = df.index.astype(str)

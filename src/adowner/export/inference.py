@@ -12,8 +12,9 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
    ============  =================================================  =============================
    ``"onnx"``    ``model.onnx`` (pooling, head and L2 norm inside)  ``onnxruntime`` only
    ``"torch"``   ``AutoModel`` + mean pooling + optional dense      ``torch`` + ``transformers``
-   ``"auto"``    ``"onnx"`` when ``model.onnx`` exists and the
-                 device is the CPU, else torch
+   ``"auto"``    ``"onnx"`` when ``model.onnx`` exists, the
+                 device is the CPU and the CPU has no native bf16;
+                 else torch (bf16 autocast on native-bf16 CPUs)
    ============  =================================================  =============================
 
 Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
@@ -47,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from adowner.errors import AdownerError, InputError
-from adowner.hardware import native_bf16_cpu
+from adowner.hardware import PRECISIONS, native_bf16_cpu, resolve_precision  # noqa: F401
 
 CONFIG_NAME = "adowner.json"
 ONNX_NAME = "model.onnx"
@@ -164,27 +165,6 @@ class _OnnxBackend:
             feed["token_type_ids"] = np.zeros_like(ids)
         out: np.ndarray = self.session.run(None, feed)[0]
         return out
-
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """The compute precision that ``precision`` means on ``device`` (``"auto"`` resolved).
-
-    ``"auto"``: fp16 on CUDA, bf16 on a CPU with native bf16 (:func:`native_bf16_cpu`), else
-    fp32. Reduced precision runs the matrix products under ``torch.autocast``; pooling and the
-    L2 norm stay fp32. Its cosine against fp32 is in ``docs/BENCHMARKS.md``.
-    """
-    if precision not in PRECISIONS:
-        raise AdownerError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if precision != "auto":
-        if precision == "fp16" and not device.startswith("cuda"):
-            raise AdownerError("fp16 runs on CUDA only; on a CPU use 'bf16' or 'fp32'")
-        return precision
-    if device.startswith("cuda"):
-        return "fp16"
-    return "bf16" if native_bf16_cpu() else "fp32"
 
 
 class _TorchBackend:
@@ -315,7 +295,12 @@ class Encoder:
         if not (device == "cpu" or device.startswith("cuda")):
             raise AdownerError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
         if backend == "auto":
-            backend = "onnx" if onnx_path.is_file() and device == "cpu" else "torch"
+            # the fastest exact path on this machine (docs/BENCHMARKS.md, issue 18): PyTorch
+            # under bf16 autocast where the CPU has native bf16 (x1.25 ONNX fp32 on a Zen 4,
+            # min cosine 0.99998), else ONNX fp32 with fused kernels (x1.4 PyTorch fp32)
+            cpu_onnx = onnx_path.is_file() and device == "cpu"
+            bf16 = precision in ("auto", "bf16") and native_bf16_cpu()
+            backend = "onnx" if cpu_onnx and not bf16 else "torch"
         if backend == "onnx" and (device != "cpu" or precision not in ("auto", "fp32")):
             raise AdownerError(
                 "the ONNX backend runs fp32 on the CPU; use backend='torch' for "
@@ -519,15 +504,27 @@ class Encoder:
         probability), else ``"cosine"``."""
         return "hybrid" if self.hybrid is not None else "cosine"
 
-    def same_owner(self, a: str, b: str, *, fpr: float = DEFAULT_FPR) -> tuple[float, bool]:
+    def same_owner(
+        self,
+        a: str,
+        b: str,
+        *,
+        fpr: float = DEFAULT_FPR,
+        location_a: str | None = None,
+        location_b: str | None = None,
+    ) -> tuple[float, bool]:
         """Same-owner score of two raw ads and whether it clears the threshold at ``fpr``.
 
         The score is the hybrid probability when the folder has ``hybrid.json``
-        (:attr:`score_kind`), else the cosine of the two embeddings.
+        (:attr:`score_kind`), else the cosine of the two embeddings. ``location_a`` and
+        ``location_b`` (where each ad runs) are used by a hybrid fitted with locations and
+        ignored otherwise; without them the pair scores as "location unknown".
         """
         if self.hybrid is not None:
             threshold = _lookup(self.hybrid_thresholds, fpr, self.folder / HYBRID_NAME)
-            score = float(self.hybrid.score_pairs([a, b], np.array([0]), np.array([1]))[0])
+            locations = [location_a or "", location_b or ""]
+            pair = np.array([0]), np.array([1])
+            score = float(self.hybrid.score_pairs([a, b], *pair, locations=locations)[0])
             return score, score >= threshold
         threshold = self.threshold(fpr)
         emb = self.embed([a, b])

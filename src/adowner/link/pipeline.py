@@ -502,11 +502,13 @@ def link_command(
     rescore = None
     if use_hybrid:
         import adowner
+        from adowner.evaluation.hybrid import locations_of
 
         texts = frame["text"].fillna("").astype(str).tolist()
+        locations = locations_of(frame)
         hybrid = adowner.load(str(model)).hybrid
-        hybrid.prime(texts, emb)
-        rescore = lambda i, j: hybrid.score_pairs(texts, i, j)  # noqa: E731
+        hybrid.prime(texts, emb, locations)
+        rescore = lambda i, j: hybrid.score_pairs(texts, i, j, locations=locations)  # noqa: E731
     result = run_link(
         frame,
         emb,

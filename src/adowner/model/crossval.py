@@ -34,7 +34,8 @@ Inputs
     checkpoints       ``best``, ``last`` and/or ``avgN`` checkpoint of each fold's ``best``
                       run (``avgN``: the mean weights of the last N epochs, with
                       ``curve``; see ``average_checkpoints``)
-    hybrid            also score ``hybrid:<checkpoint>``                           ``True``
+    hybrid            also score ``hybrid:<checkpoint>`` (and ``hybrid-text:``, its    ``True``
+                      text-only twin, where the ads have locations)
     val_fraction      owners of the training folds held out as val                 ``0.15``
     only_folds        run just these folds (the table covers the finished ones)    all
     curve             keep a checkpoint every epoch and score each (cosine only):  ``False``
@@ -188,6 +189,11 @@ def cross_validate(
                 f"{c} averages the last epoch checkpoints, which only --curve keeps",
                 field="--checkpoints",
             )
+    from adowner.evaluation.hybrid import MIN_LOCATION_COVERAGE, location_coverage
+
+    has_locations = "location" in df and (
+        location_coverage(df["location"].tolist()) >= MIN_LOCATION_COVERAGE
+    )
     fold_info: list[dict[str, Any]] = []
     for k in wanted:
         fdir = out / f"fold{k}"
@@ -218,6 +224,8 @@ def cross_validate(
             specs[f"asnorm:{c}"] = f"asnorm:{ckpt}"
             if hybrid:
                 specs[f"hybrid:{c}"] = f"hybrid:{ckpt}"
+                if has_locations:  # the same hybrid from the texts alone, for comparison
+                    specs[f"hybrid-text:{c}"] = f"hybrid-text:{ckpt}"
         for b in baselines:
             specs[b] = b
         if curve:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,9 @@ class SameOwnerRequest(BaseModel):
     a: StrictStr
     b: StrictStr
     fpr: float | None = None
+    # where each ad runs (its ``location`` field); used by a hybrid fitted with locations
+    location_a: StrictStr | None = None
+    location_b: StrictStr | None = None
 
 
 class _Batcher:
@@ -215,9 +219,11 @@ def create_app(
         emb = await run_model([req.a, req.b])
         if hybrid is not None:  # cosine + char n-grams + pairwise features (hybrid.json)
             pair = np.array([0]), np.array([1])
-            score = float(
-                (await run_in_threadpool(hybrid.score_embedded, [req.a, req.b], emb, *pair))[0]
+            locations = [req.location_a or "", req.location_b or ""]
+            scored = await run_in_threadpool(
+                partial(hybrid.score_embedded, locations=locations), [req.a, req.b], emb, *pair
             )
+            score = float(scored[0])
         else:
             score = float(emb[0] @ emb[1])
         return {
