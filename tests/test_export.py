@@ -251,9 +251,9 @@ def test_export_hybrid_with_locations(tiny_backbone, tmp_path: Path) -> None:
     """Where the prepared splits have locations, the exported hybrid compares them too; load,
     same_owner and /same-owner take each ad's location; --hybrid-location off keeps texts only."""
     from fastapi.testclient import TestClient
-    from test_export_fixtures import generated_ads
 
     from adowner.serve.app import create_app
+    from test_export_fixtures import generated_ads
 
     cities = ["Fresno", "Modesto", "San Diego", "Oakland", "Redding", "Chico"]
 
