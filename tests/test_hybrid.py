@@ -412,3 +412,19 @@ def test_hybrid_text_spec():
     assert isinstance(h, Hybrid)
     assert not h.use_location
     assert resolve_model("hybrid:tfidf-char").use_location
+
+
+def test_eval_data_keeps_the_location_column(located, tmp_path):
+    from adowner.evaluation.data import load_eval_data
+
+    for name in ("train", "val", "test"):
+        df = located[name].copy()
+        if name == "test":
+            df.loc[df.index[0], "location"] = None
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    data = load_eval_data(str(tmp_path))
+    assert data.val["location"].tolist() == located["val"]["location"].tolist()
+    assert pd.isna(data.test["location"].iloc[0])
+    h = Hybrid(Noise())
+    h.fit(data.train, data.val)
+    assert h.uses_locations

@@ -16,6 +16,7 @@ column            meaning
 ``text``          the ad (title + "\\n" + body); built from title/body if absent
 ``owner``         label (``--label-column`` picks another, e.g. ``true_owner``)
 ``dup_group``     near-duplicate group (optional)
+``location``      where the ad runs (optional; the hybrid score compares it)
 ================  ===============================================================
 """
 
@@ -99,6 +100,8 @@ def _normalise(
     )
     if "ad_id" in df:
         out["ad_id"] = df["ad_id"].astype(str).to_numpy()
+    if "location" in df:  # kept as given; missing values stay missing
+        out["location"] = [v if isinstance(v, str) else None for v in df["location"]]
     return out
 
 
