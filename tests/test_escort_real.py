@@ -59,3 +59,41 @@ def test_escort_slice_prepares_trains_and_cross_validates(tmp_path: Path) -> Non
     # real ads carry real style: the character baseline is far above chance on them
     assert res["models"]["tfidf-char"]["mean"]["roc_auc"] > 0.8
     assert json.loads((tmp_path / "cv" / "cv.json").read_text())["settings"]["folds"] == 2
+
+
+def test_location_features_lift_the_hybrid_on_real_escort_ads() -> None:
+    """On real ads, the hybrid with the ads' locations separates owners better at 1% FPR than
+    the same hybrid from the texts alone (owner-disjoint thirds of the file). The base embedding
+    is random (no model to load): the text evidence is the char n-grams and pairwise features."""
+    import zlib
+
+    import numpy as np
+
+    from adowner.evaluation import metrics as M
+    from adowner.evaluation.hybrid import Hybrid, locations_of
+    from adowner.evaluation.pairs import sample_pairs
+
+    df = pd.read_parquet(shared_file(ESCORT)).assign(dup_group=lambda d: d["ad_id"].astype(str))
+    owners = np.random.default_rng(0).permutation(sorted(df["owner"].unique()))
+    third = len(owners) // 3
+    part = {
+        "train": df[df["owner"].isin(owners[:third])],
+        "val": df[df["owner"].isin(owners[third : 2 * third])],
+        "test": df[df["owner"].isin(owners[2 * third :])].reset_index(drop=True),
+    }
+    test = part["test"]
+    i, j, y = sample_pairs(test["owner"].to_numpy(), None, neg_ratio=20, seed=0)
+
+    class Random:
+        def embed(self, texts: list[str]) -> np.ndarray:
+            seeds = [zlib.crc32(t.encode()) for t in texts]
+            return np.stack([np.random.default_rng(s).normal(size=16) for s in seeds])
+
+    tpr = {}
+    for use_location in (True, False):
+        h = Hybrid(Random(), use_location=use_location)
+        h.fit(part["train"], part["val"])
+        assert h.uses_locations == use_location
+        scores = h.score_pairs(test["text"].tolist(), i, j, locations=locations_of(test))
+        tpr[use_location] = M.verification_metrics(scores, y)["tpr@fpr=0.01"]
+    assert tpr[True] > tpr[False] + 0.03, tpr

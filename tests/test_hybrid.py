@@ -128,7 +128,7 @@ def test_spec_checks():
         check_model_spec("hybrid:")
     with pytest.raises(InputError, match="unknown model"):
         check_model_spec("hybrid:nope")
-    assert resolve_model("hybrid:tfidf-char").name == "hybrid:tfidf-char"
+    assert resolve_model("hybrid:zero-shot").name == "hybrid:zero-shot"
 
 
 def test_evaluate_cli_with_hybrid(splits, tiny_backbone, tmp_path):
@@ -405,13 +405,16 @@ def test_evaluation_passes_the_split_locations(located):
 
 
 def test_hybrid_text_spec():
-    check_model_spec("hybrid-text:tfidf-char")
+    check_model_spec("hybrid-text:zero-shot")
     with pytest.raises(InputError, match="one base model"):
-        check_model_spec("hybrid-text:hybrid:tfidf-char")
-    h = resolve_model("hybrid-text:tfidf-char")
+        check_model_spec("hybrid-text:hybrid:zero-shot")
+    for spec in ("hybrid:tfidf-char", "hybrid-text:paper-pairwise", "asnorm:tfidf-char"):
+        with pytest.raises(InputError, match="dense embedding model"):
+            check_model_spec(spec)
+    h = resolve_model("hybrid-text:zero-shot")
     assert isinstance(h, Hybrid)
     assert not h.use_location
-    assert resolve_model("hybrid:tfidf-char").use_location
+    assert resolve_model("hybrid:zero-shot").use_location
 
 
 def test_eval_data_keeps_the_location_column(located, tmp_path):

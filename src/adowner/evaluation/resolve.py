@@ -46,6 +46,13 @@ def check_model_spec(spec: str) -> None:
             base = spec.split(":", 1)[1]
             if base.startswith(WRAPPERS) or not base:
                 raise InputError(f"{wrapper}SPEC needs one base model SPEC", field="--model")
+            if base in ("tfidf-char", "paper-pairwise"):  # sparse rows / pair scores only
+                raise InputError(
+                    f"{wrapper}SPEC needs a dense embedding model (a checkpoint, an exported "
+                    f"folder or zero-shot), not {base!r}: the hybrid already uses tfidf-char "
+                    "and paper-pairwise as features",
+                    field="--model",
+                )
             check_model_spec(base)
             return
     p = Path(spec)
