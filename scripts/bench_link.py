@@ -10,6 +10,15 @@ connected components run on the same edges in the same process.
     # with the hybrid text score (text candidates re-scored; real ad texts, cycled):
     python scripts/bench_link.py speed --hybrid runs/qs-hybrid/model --texts runs/sim-b/ads.parquet
 
+``rss``: the peak memory of ``adowner link`` run as its own process on ``--n`` generated ads
+(the generator above, written as a prepared split, so the ads are not masked again; their
+embeddings are put in link's own cache, ``OUT/embeddings.npy``, so the figure is the linking,
+not the encoder), beside a peer child that only loads the same ads and embeddings. Peak
+resident set from ``wait4``'s ``ru_maxrss``; text-only evidence plus identifiers and the
+generator's payment matches (``--matches``).
+
+    python scripts/bench_link.py rss --n 1000000 --model runs/quickstart/model --out runs/bench_link_1m
+
 ``quality``: on a simulated marketplace whose owners the model never saw, B-cubed F1 and ARI
 of the groups vs ``true_owner`` for fused vs text-only, payments-only and identifiers-only
 evidence, each grouping method, a sweep of the text threshold's FPR, and the false merges
@@ -152,6 +161,73 @@ def speed(args: argparse.Namespace) -> None:
         f"\nmachine: {platform.processor() or platform.machine()}, faiss threads {faiss.omp_get_max_threads()}"
     )
     print(markdown(rows))
+
+
+def _child_peak(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; its wall seconds and peak resident set (MiB) from ``wait4``."""
+    import os
+    import subprocess
+
+    t = time.perf_counter()
+    pid = subprocess.Popen(cmd).pid
+    _, status, usage = os.wait4(pid, 0)  # the child's own rusage, not all children's
+    if code := os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[:3]} failed with exit code {code}")
+    return time.perf_counter() - t, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def rss(args: argparse.Namespace) -> None:
+    import sys
+    from pathlib import Path
+
+    from adowner.link.pipeline import embedding_cache_key, write_embedding_cache
+
+    out = Path(args.out)
+    (out / "link").mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ads, emb, matches = synthetic(args.n)
+    ads_path, matches_path = out / "ads.parquet", out / "matches.parquet"
+    ads.to_parquet(ads_path, index=False)
+    matches.to_parquet(matches_path, index=False)
+    key = embedding_cache_key(args.model, ads["text"].fillna("").astype(str).tolist())
+    write_embedding_cache(out / "link" / "embeddings.npy", emb, key, args.model)
+    print(f"generated {args.n} ads in {time.perf_counter() - t0:.0f} s", flush=True)
+    del ads, emb, matches
+    exe = Path(sys.executable).parent / "adowner"
+    cmd = [str(exe), "link", "--ads", str(ads_path), "--model", str(args.model), "--out",
+           str(out / "link"), "--matches", str(matches_path)]  # fmt: skip
+    wall, peak = _child_peak(cmd)
+    code = (
+        "import sys, numpy as np, pandas as pd; a = pd.read_parquet(sys.argv[1]); "
+        "m = pd.read_parquet(sys.argv[2]); e = np.load(sys.argv[3]); print(len(a), e.shape)"
+    )
+    peer_wall, peer_peak = _child_peak(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(ads_path),
+            str(matches_path),
+            str(out / "link" / "embeddings.npy"),
+        ]
+    )
+    summary = json.loads((out / "link" / "summary.json").read_text())
+    row = {
+        "ads": args.n,
+        "link_wall_s": round(wall, 1),
+        "link_peak_mib": round(peak),
+        "peer_wall_s": round(peer_wall, 1),
+        "peer_peak_mib": round(peer_peak),
+        "ratio": round(peak / peer_peak, 2),
+        "kib_per_ad": round(peak * 1024 / args.n, 1),
+        "groups": summary["n_groups"],
+        "edges": summary["edges"],
+        "seconds_edges": summary["seconds_edges"],
+        "seconds_embed": summary["seconds_embed"],  # ~0: the cache was reused
+    }
+    print(json.dumps(row), flush=True)
+    print(f"machine: {platform.processor() or platform.machine()}")
+    (out / "rss.json").write_text(json.dumps(row, indent=1))
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -360,6 +436,11 @@ def main() -> None:
     s.add_argument("--texts", help="Parquet with a text column (real ads) for --hybrid")
     s.add_argument("--hybrid-threshold", type=float, default=0.5)
     s.set_defaults(func=speed)
+    r = sub.add_parser("rss")
+    r.add_argument("--n", type=int, default=100_000, help="generated ads")
+    r.add_argument("--model", required=True, help="exported folder (384-d, as the generator)")
+    r.add_argument("--out", required=True, help="work folder")
+    r.set_defaults(func=rss)
     q = sub.add_parser("quality")
     q.add_argument(
         "--market", required=True, help="adowner simulate folder (owners unseen in training)"

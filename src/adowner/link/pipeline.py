@@ -125,8 +125,8 @@ def hybrid_threshold(model_dir: str | Path, fpr: float) -> float:
     )
 
 
-def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None) -> np.ndarray:
-    """Embed with the exported model's fast path; reuse ``cache`` when model and texts match."""
+def embedding_cache_key(model_dir: str | Path, texts: list[str]) -> str:
+    """The key under which :func:`embed_ads` caches ``texts`` embedded by ``model_dir``."""
     key = hashlib.sha256()
     key.update(str(Path(model_dir).resolve()).encode())
     for name in ("adowner.json", "model.safetensors", "model.onnx"):  # a re-export changes these
@@ -136,7 +136,23 @@ def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None
             key.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
     for t in texts:
         key.update(t.encode("utf-8", "replace") + b"\0")
-    digest = key.hexdigest()
+    return key.hexdigest()
+
+
+def write_embedding_cache(cache: Path, emb: np.ndarray, key: str, model_dir: str | Path) -> None:
+    """Store ``emb`` at ``cache`` (``.npy``) under ``key`` (``.json`` beside it), atomically."""
+    from adowner._io import atomic_path
+
+    # the key goes first: a kill between the two writes must not pair it with other vectors
+    cache.with_suffix(".json").unlink(missing_ok=True)
+    with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, emb)
+    write_json({"key": key, "n": len(emb), "model": str(model_dir)}, cache.with_suffix(".json"))
+
+
+def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None) -> np.ndarray:
+    """Embed with the exported model's fast path; reuse ``cache`` when model and texts match."""
+    digest = embedding_cache_key(model_dir, texts)
     if cache is not None and cache.with_suffix(".json").exists() and cache.exists():
         meta = json.loads(cache.with_suffix(".json").read_text(encoding="utf-8"))
         if meta.get("key") == digest:
@@ -147,15 +163,7 @@ def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None
     model = adowner.load(str(model_dir))
     emb = np.asarray(model.embed(texts), dtype=np.float32)
     if cache is not None:
-        from adowner._io import atomic_path
-
-        # the key goes first: a kill between the two writes must not pair it with other vectors
-        cache.with_suffix(".json").unlink(missing_ok=True)
-        with atomic_path(cache) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, emb)
-        write_json(
-            {"key": digest, "n": len(texts), "model": str(model_dir)}, cache.with_suffix(".json")
-        )
+        write_embedding_cache(cache, emb, digest, model_dir)
     return emb
 
 
