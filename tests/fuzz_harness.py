@@ -710,8 +710,12 @@ def load_model_with(folder: Path, name: str, data: bytes, tmp: Path) -> None:
         (work / "model_ort.onnx").unlink()
     (work / name).write_bytes(data)
 
+    # a changed ONNX file must be what runs: on a CPU with native bf16 backend="auto" would
+    # take PyTorch and never read it
+    backend = "onnx" if name.endswith(".onnx") else "auto"
+
     def use() -> Any:
-        enc = adowner.load(work, threads=1)
+        enc = adowner.load(work, threads=1, backend=backend)
         emb = enc.embed(["HOT new girl in town", "call me now 💋"])
         if emb.shape != (2, enc.dimension) or not np.isfinite(emb).all():
             raise Finding(f"embeddings of shape {emb.shape}, finite: {np.isfinite(emb).all()}")

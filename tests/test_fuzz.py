@@ -259,4 +259,4 @@ def test_found_onnx_weights_giving_nan(model_folder: Path, tmp_path: Path) -> No
     shutil.copytree(model_folder, work)
     (work / "model_ort.onnx").write_bytes(model.SerializeToString())
     with pytest.raises(fh.InputError, match=r"non-finite embeddings .*model_ort.onnx.* damaged"):
-        adowner.load(work, threads=1)  # the load probe embeds two ads
+        adowner.load(work, threads=1, backend="onnx")  # the load probe embeds two ads
