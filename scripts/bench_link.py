@@ -163,24 +163,12 @@ def speed(args: argparse.Namespace) -> None:
     print(markdown(rows))
 
 
-def _child_peak(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; its wall seconds and peak resident set (MiB) from ``wait4``."""
-    import os
-    import subprocess
-
-    t = time.perf_counter()
-    pid = subprocess.Popen(cmd).pid
-    _, status, usage = os.wait4(pid, 0)  # the child's own rusage, not all children's
-    if code := os.waitstatus_to_exitcode(status):
-        raise SystemExit(f"{cmd[:3]} failed with exit code {code}")
-    return time.perf_counter() - t, usage.ru_maxrss / 1024  # Linux: KiB
-
-
 def rss(args: argparse.Namespace) -> None:
     import sys
     from pathlib import Path
 
     from adowner.link.pipeline import embedding_cache_key, write_embedding_cache
+    from bench_prepare import _child_peak  # scripts/ is on sys.path when run as a script
 
     out = Path(args.out)
     (out / "link").mkdir(parents=True, exist_ok=True)

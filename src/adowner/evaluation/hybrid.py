@@ -93,7 +93,10 @@ def location_coverage(locations: Any) -> float:
     """Share of ads whose location has at least one word."""
     if locations is None or len(locations) == 0:
         return 0.0
-    return float(np.mean([isinstance(v, str) and bool(_LOC_WORD.search(v)) for v in locations]))
+    import pandas as pd
+
+    words = pd.Series(list(locations), dtype=object).str.contains(_LOC_WORD.pattern, na=False)
+    return float(words.mean())
 
 
 class LocationSets:

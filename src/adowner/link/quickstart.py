@@ -247,7 +247,9 @@ def _jsonable(obj: Any) -> Any:
 def _short(name: object) -> str:
     """A model spec for one line: a checkpoint path becomes its run folder's name."""
     text = str(name)
-    prefix = next((w for w in ("hybrid:", "hybrid-text:", "asnorm:") if text.startswith(w)), "")
+    from adowner.evaluation.resolve import WRAPPERS
+
+    prefix = next((w for w in WRAPPERS if text.startswith(w)), "")
     text = text.removeprefix(prefix)
     short = Path(text).parents[1].name if text.endswith(".ckpt") and "/" in text else text
     return prefix + short
