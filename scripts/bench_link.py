@@ -168,7 +168,7 @@ def rss(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from adowner.link.pipeline import embedding_cache_key, write_embedding_cache
-    from bench_prepare import _child_peak  # scripts/ is on sys.path when run as a script
+    from bench_prepare import _child_peak, check_ceiling  # scripts/ is on sys.path as a script
 
     out = Path(args.out)
     (out / "link").mkdir(parents=True, exist_ok=True)
@@ -216,6 +216,7 @@ def rss(args: argparse.Namespace) -> None:
     print(json.dumps(row), flush=True)
     print(f"machine: {platform.processor() or platform.machine()}")
     (out / "rss.json").write_text(json.dumps(row, indent=1))
+    check_ceiling(peak, args.n, args.ceiling_kib_per_ad)
 
 
 def quality(args: argparse.Namespace) -> None:
@@ -428,6 +429,11 @@ def main() -> None:
     r.add_argument("--n", type=int, default=100_000, help="generated ads")
     r.add_argument("--model", required=True, help="exported folder (384-d, as the generator)")
     r.add_argument("--out", required=True, help="work folder")
+    r.add_argument(
+        "--ceiling-kib-per-ad",
+        type=float,
+        help="exit 1 if link's peak RSS per ad is above this (stated: 11 at 1 M ads)",
+    )
     r.set_defaults(func=rss)
     q = sub.add_parser("quality")
     q.add_argument(

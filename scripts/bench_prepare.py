@@ -175,7 +175,20 @@ def _child_peak(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - t, usage.ru_maxrss / 1024  # Linux: ru_maxrss is in KiB
 
 
-def rss(src: Path, out: Path, n: int) -> None:
+# The ceiling stated in docs/BENCHMARKS.md ("Peak memory of `prepare` on 1 million ads"):
+# about 10 KiB of peak RSS per input ad at 1 M ads; --ceiling-kib-per-ad checks a run against it.
+def check_ceiling(peak_mib: float, n: int, ceiling_kib_per_ad: float | None) -> None:
+    """Exit non-zero when the peak RSS per ad is above the stated ceiling."""
+    if ceiling_kib_per_ad is None:
+        return
+    per_ad = peak_mib * 1024 / n
+    verdict = "within" if per_ad <= ceiling_kib_per_ad else "ABOVE"
+    print(f"peak {per_ad:.1f} KiB/ad: {verdict} the ceiling of {ceiling_kib_per_ad} KiB/ad")
+    if per_ad > ceiling_kib_per_ad:
+        raise SystemExit(1)
+
+
+def rss(src: Path, out: Path, n: int, ceiling_kib_per_ad: float | None = None) -> None:
     import sys
 
     exe = Path(sys.executable).parent / "adowner"
@@ -199,6 +212,7 @@ def rss(src: Path, out: Path, n: int) -> None:
     }
     (out / "bench_rss.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result))
+    check_ceiling(peak, n, ceiling_kib_per_ad)
 
 
 def main() -> None:
@@ -208,6 +222,11 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench_prepare")
     ap.add_argument("--peer-sample", type=int, default=10_000, help="ads for the matcher peer")
     ap.add_argument("--rss", action="store_true", help="measure peak memory (child processes)")
+    ap.add_argument(
+        "--ceiling-kib-per-ad",
+        type=float,
+        help="with --rss: exit 1 if peak RSS per ad is above this (stated: 11 at 1 M ads)",
+    )
     args = ap.parse_args()
 
     from adowner.data.prepare import prepare
@@ -222,7 +241,7 @@ def main() -> None:
         generate(args.n, seed=0).to_parquet(src, index=False)
     n = len(pd.read_parquet(src, columns=["ad_id"]))
     if args.rss:
-        rss(src, out, n)
+        rss(src, out, n, args.ceiling_kib_per_ad)
         return
 
     # Wall time and this process's CPU time: on a shared machine the CPU time is the figure
