@@ -52,7 +52,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FROM=TO",
         help="rename a column, e.g. --map vendor=owner (repeatable)",
     )
-    p.add_argument("--config", help="YAML of data settings (default configs/prepare/default.yaml)")
+    p.add_argument(
+        "--config",
+        help="data settings: a YAML path or a packaged prepare config's name (default: default)",
+    )
     p.add_argument("--owner-column", help="column to use as the owner label (e.g. true_owner)")
     p.add_argument("--salt", help="salt of identifier hashes (default: a public, non-secret salt)")
     p.add_argument("--region", help="phone region for numbers without a country code (default US)")
@@ -87,9 +90,10 @@ def _prepare(args: argparse.Namespace) -> int:
         import yaml
 
         from adowner.errors import InputError
+        from adowner.resources import resolve_config
 
         try:
-            with open(args.config, encoding="utf-8") as fh:
+            with open(resolve_config(args.config, group="prepare"), encoding="utf-8") as fh:
                 settings = yaml.safe_load(fh) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise InputError(

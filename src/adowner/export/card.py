@@ -1,4 +1,7 @@
-"""The model card: ``README.md`` of an exported folder, filled from ``model_cards/TEMPLATE.md``.
+"""The model card: ``README.md`` of an exported folder, filled from a template.
+
+The template ships in the package (``adowner/export/templates/model_card.md``, found through
+``importlib.resources``; ``model_cards/TEMPLATE.md`` in a checkout links to it).
 
 The template is plain Markdown with ``$name`` placeholders (``string.Template``). The YAML
 front matter follows the Hugging Face model-card metadata, with ``model-index`` results read
@@ -26,13 +29,14 @@ from __future__ import annotations
 import csv
 import json
 import math
+from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any
 
 from adowner.errors import InputError
 
-TEMPLATE = Path(__file__).resolve().parents[3] / "model_cards" / "TEMPLATE.md"
+TEMPLATE = Path(str(resources.files("adowner.export") / "templates" / "model_card.md"))
 BASELINE_PREFIXES = ("paper-pairwise", "tfidf-char", "zero-shot")
 # metric key in adowner's tables -> (model-index type, readable name)
 HF_METRICS = {

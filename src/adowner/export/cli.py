@@ -82,7 +82,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--training-data", help="Markdown file describing the training data and labels (card)"
     )
-    p.add_argument("--card-template", help="model card template (default model_cards/TEMPLATE.md)")
+    p.add_argument(
+        "--card-template", help="model card template (default: the packaged model_card.md)"
+    )
     p.set_defaults(func=_export)
 
     e = sub.add_parser(

@@ -83,7 +83,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     q.add_argument("--seed", type=int, default=0)
     q.add_argument(
-        "--config", help="training config (default configs/experiment/minilm-quickstart.yaml)"
+        "--config",
+        help="training config: a packaged name (tiny, ads, ...) or a YAML path "
+        "(default minilm-quickstart)",
     )
     q.add_argument("--force", action="store_true", help="redo every step")
     q.set_defaults(func=_quickstart)

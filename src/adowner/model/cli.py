@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "config overrides: trainer.max_epochs=2 model.lr=3e-5 logger=wandb-online",
     )
     p.add_argument(
-        "--config", required=True, help="experiment YAML, e.g. configs/experiment/minilm-agora.yaml"
+        "--config",
+        required=True,
+        help="experiment: a packaged name (ads, tiny, minilm-agora, ...) or a YAML path",
     )
     p.add_argument("--data", required=True, help="prepared folder with {train,val,test}.parquet")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, logs)")
@@ -38,7 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "recipe on all folds but one and score it (and its hybrid, and the baselines) on the "
         "held-out fold; writes OUT/cv.md and cv.json. Extra arguments are config overrides.",
     )
-    c.add_argument("--config", required=True, help="experiment YAML (as for train)")
+    c.add_argument("--config", required=True, help="experiment name or YAML path (as for train)")
     c.add_argument("--data", required=True, help="prepared folder (best with --dedup eval)")
     c.add_argument("--out", required=True, help="output folder (resumable)")
     c.add_argument("--folds", type=int, default=3, help="owner folds (default 3)")

@@ -7,8 +7,11 @@ layout of lightning-hydra-template::
       data/agora.yaml  model/minilm.yaml  trainer/cpu.yaml  logger/default.yaml
       experiment/minilm-agora.yaml        # defaults: [{data: agora}, {model: minilm}, ...]
 
-Composition: each ``{group: name}`` entry of ``defaults`` loads ``configs/<group>/<name>.yaml``
-into ``cfg[group]``; then the experiment file's own keys are merged on top (dicts merge
+The experiment is a path or a packaged name (``ads``, ``experiment/ads``:
+:func:`adowner.resources.resolve_config`). Composition: each ``{group: name}`` entry of
+``defaults`` loads ``<group>/<name>.yaml`` into ``cfg[group]``, from the experiment file's
+parent's parent when that has it, else from the packaged configs (so a config of one's own can
+use the shipped groups); then the experiment file's own keys are merged on top (dicts merge
 recursively, everything else replaces).
 
 Overrides (:func:`apply_overrides`), as on the ``adowner train`` command line:
@@ -18,7 +21,7 @@ form                           meaning
 =============================  ================================================================
 ``key.sub=value``              set a key of the composed config (``trainer.max_epochs=2``,
                                ``model.lr=3e-5``, ``model.encoder.normalizer.enabled=false``)
-``group=name``                 replace a whole group by ``configs/<group>/<name>.yaml``
+``group=name``                 replace a whole group by ``<group>/<name>.yaml`` (found as above)
                                (``logger=wandb-online``, ``logger=none``)
 ``+key.sub=value``             add a key the composed config lacks (Hydra's ``+``)
 ``++key.sub=value``            set or add, without the type check
@@ -37,7 +40,7 @@ argument under ``trainer``, an :class:`~adowner.model.module.AuthorshipModule` a
 
 Example::
 
-    cfg = load_config("configs/experiment/tiny.yaml", ["trainer.max_epochs=1", "logger=none"])
+    cfg = load_config("tiny", ["trainer.max_epochs=1", "logger=none"])
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from typing import Any
 import yaml
 
 from adowner.errors import InputError
+from adowner.resources import config_root, resolve_config
 
 GROUPS = ("data", "model", "trainer", "logger")
 
@@ -80,21 +84,34 @@ def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _group_file(root: Path, group: str, name: str) -> Path:
-    path = root / group / f"{name}.yaml"
-    if not path.is_file():
-        choices = sorted(p.stem for p in (root / group).glob("*.yaml"))
-        raise InputError(
-            f"no {group} config {name!r} (choices: {', '.join(choices)})", path=str(path)
-        )
-    return path
+def _roots(own: Path) -> list[Path]:
+    """Where group files are looked up: the config's own tree, then the packaged configs."""
+    packaged = config_root()
+    return [own] if own.resolve() == packaged.resolve() else [own, packaged]
+
+
+def _find_group_file(roots: Sequence[Path], group: str, name: str) -> Path | None:
+    paths = (root / group / f"{name}.yaml" for root in roots)
+    return next((p for p in paths if p.is_file()), None)
+
+
+def _group_file(roots: Sequence[Path], group: str, name: str) -> Path:
+    found = _find_group_file(roots, group, name)
+    if found is not None:
+        return found
+    choices = sorted({p.stem for root in roots for p in (root / group).glob("*.yaml")})
+    raise InputError(
+        f"no {group} config {name!r} (choices: {', '.join(choices)})",
+        path=str(roots[0] / group / f"{name}.yaml"),
+    )
 
 
 def compose(path: str | Path) -> dict[str, Any]:
-    """Load one experiment file with its ``defaults`` (group files live in its parent's parent)."""
-    path = Path(path)
+    """Load one experiment (a path or a packaged name) with its ``defaults`` (group files from
+    its parent's parent, else the packaged configs)."""
+    path = resolve_config(path)
     own = _read_yaml(path)
-    root = path.resolve().parent.parent
+    roots = _roots(path.resolve().parent.parent)
     cfg: dict[str, Any] = {}
     for entry in own.pop("defaults", None) or []:
         if not isinstance(entry, Mapping) or len(entry) != 1:
@@ -104,9 +121,9 @@ def compose(path: str | Path) -> dict[str, Any]:
                 field="defaults",
             )
         ((group, name),) = entry.items()
-        cfg[group] = merge(cfg.get(group, {}), _read_yaml(_group_file(root, group, str(name))))
+        cfg[group] = merge(cfg.get(group, {}), _read_yaml(_group_file(roots, group, str(name))))
     cfg = merge(cfg, own)
-    cfg["_config_root"] = str(root)
+    cfg["_config_root"] = str(roots[0])
     return cfg
 
 
@@ -327,12 +344,13 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
         if any(p.startswith("_") for p in parts):
             raise InputError("keys starting with '_' are internal", field=key)
         if key in GROUPS and "_config_root" in cfg and not (add or force):
-            path = Path(cfg["_config_root"]) / key / f"{raw.strip()}.yaml"
-            if raw.strip() and "/" not in raw and path.is_file():
-                cfg[key] = _read_yaml(path)
+            roots, name = _roots(Path(cfg["_config_root"])), raw.strip()
+            found = _find_group_file(roots, key, name) if name and "/" not in raw else None
+            if found is not None:
+                cfg[key] = _read_yaml(found)
                 continue
             if isinstance(cfg.get(key), Mapping):
-                _group_file(Path(cfg["_config_root"]), key, raw.strip())  # raises with choices
+                _group_file(roots, key, name)  # raises with choices
         try:
             value = parse_value(raw)
         except ValueError as exc:
