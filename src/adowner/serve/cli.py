@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from adowner.export.cli import add_encoder_args
+from adowner.export.encoder_args import add_encoder_args
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from adowner.errors import InputError
-    from adowner.export.cli import load_encoder
+    from adowner.export.encoder_args import load_encoder
     from adowner.log import get_logger
     from adowner.serve.app import TOKEN_ENV, create_app
 
