@@ -7,7 +7,7 @@ step  name          what                                                        
 ====  ============  ==========================================================  ==============
 1     simulate      owners, ads, their chain, ground truth                      ``market/``
 2     prepare       validate, mask, label (true owner), dedup, split by owner   ``prepared/``
-3     train         the ads recipe, sized (configs/experiment/minilm-quickstart) ``train/``
+3     train         the ads recipe, sized (experiment ``minilm-quickstart``)      ``train/``
 4     compare       the model, its AS-norm and hybrid scores vs the baselines   ``compare/``
 5     export        model folder (+ ONNX), thresholds and hybrid fitted on val  ``model/``
 6     ingest        chain tables from the simulated node's JSON + mempool log   ``chain/``
@@ -29,32 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from adowner._io import crash_point, write_json
-from adowner.errors import AdownerError
 from adowner.log import get_logger
+from adowner.resources import resolve_config
 
 log = get_logger(__name__)
 
-REPO_CONFIG = Path("configs/experiment/minilm-quickstart.yaml")
-
-
-def _cli(argv: list[str]) -> None:
-    """Run an ``adowner`` subcommand in-process (for parts that have no Python function for it)."""
-    from adowner.cli import main
-
-    rc = main(argv)
-    if rc != 0:
-        raise AdownerError(f"`adowner {' '.join(argv)}` failed with exit code {rc}")
-
-
-def _config_path(config: str | None) -> Path:
-    if config:
-        return Path(config)
-    for base in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        if (base / REPO_CONFIG).is_file():
-            return base / REPO_CONFIG
-    raise AdownerError(
-        f"training config {REPO_CONFIG} not found (run from the repository root or pass --config)"
-    )
+#: the packaged experiment trained by default (``--config`` takes a name or a path)
+DEFAULT_CONFIG = "minilm-quickstart"
 
 
 class Paths:
@@ -116,8 +97,11 @@ def step_compare(p: Paths) -> dict[str, Any]:
     # the model alone (cosine, and AS-normalised against train ads), and its hybrid score
     # (cosines + char n-grams + pairwise features, the combiner fitted on val owners), against
     # the two baselines that learn from train
-    specs = f"tfidf-char,paper-pairwise,{ckpt},asnorm:{ckpt},hybrid:{ckpt}"
-    _cli(["compare", "--models", specs, "--data", str(p.prepared), "--out", str(p.compare)])
+    from adowner.evaluation.compare import compare_models
+    from adowner.evaluation.data import load_eval_data
+
+    specs = ["tfidf-char", "paper-pairwise", str(ckpt), f"asnorm:{ckpt}", f"hybrid:{ckpt}"]
+    compare_models(specs, load_eval_data(str(p.prepared)), p.compare)
     return {"table": str(p.compare / "table.csv")}
 
 
@@ -197,7 +181,7 @@ def quickstart(
     """Run (or resume) every step into ``out``; print where the reports are and a summary."""
     p = Paths(Path(out))
     p.out.mkdir(parents=True, exist_ok=True)
-    cfg_path = _config_path(config)
+    cfg_path = resolve_config(config or DEFAULT_CONFIG)
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("simulate", lambda: step_simulate(p, owners, seed)),
         ("prepare", lambda: step_prepare(p)),
