@@ -95,47 +95,40 @@ class Throughput(Callback):
         }
 
 
-@CALLBACKS.register("best_checkpoint")
-def _best_checkpoint(ctx: RunContext) -> Callback:
+def _checkpoint(ctx: RunContext, **kwargs: Any) -> Callback:
+    """A ``ModelCheckpoint`` in ``RUN_DIR/checkpoints`` that overwrites its file (no ``-v1``)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
 
-    return ModelCheckpoint(
-        dirpath=ctx.ckpt_dir,
+    return ModelCheckpoint(dirpath=ctx.ckpt_dir, enable_version_counter=False, **kwargs)
+
+
+@CALLBACKS.register("best_checkpoint")
+def _best_checkpoint(ctx: RunContext) -> Callback:
+    return _checkpoint(
+        ctx,
         filename="best",
         monitor=ctx.monitor,
         mode="max",
         save_top_k=1,
         save_last=False,
-        enable_version_counter=False,
         auto_insert_metric_name=False,
     )
 
 
 @CALLBACKS.register("last_checkpoint")
 def _last_checkpoint(ctx: RunContext, every_n_steps: int = 20) -> Callback:
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    return ModelCheckpoint(
-        dirpath=ctx.ckpt_dir,
-        save_top_k=0,
-        save_last=True,
-        enable_version_counter=False,
-        every_n_train_steps=every_n_steps,
-    )
+    return _checkpoint(ctx, save_top_k=0, save_last=True, every_n_train_steps=every_n_steps)
 
 
 @CALLBACKS.register("epoch_checkpoints")
 def _epoch_checkpoints(ctx: RunContext) -> Callback:
-    from lightning.pytorch.callbacks import ModelCheckpoint
-
-    return ModelCheckpoint(
-        dirpath=ctx.ckpt_dir,
+    return _checkpoint(
+        ctx,
         filename="epoch{epoch}",
         save_top_k=-1,
         save_weights_only=True,
         every_n_epochs=1,
         save_on_train_epoch_end=True,
-        enable_version_counter=False,
         auto_insert_metric_name=False,
     )
 
