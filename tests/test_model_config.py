@@ -89,7 +89,7 @@ def test_overrides_fit_the_composed_types() -> None:
         CONFIGS / "experiment" / "minilm-agora.yaml",
         [
             "model.lr=3e-5",  # the README's example (YAML 1.1 read it as a string)
-            "model.temperature=1",  # an integer where the config has a float
+            "model.loss.temperature=1",  # an integer where the config has a float
             "trainer.max_epochs=5",
             "data.batches_per_epoch=null",  # null is always allowed
             "trainer.max_time=00:00:50:00",  # text where the config has text
@@ -99,7 +99,7 @@ def test_overrides_fit_the_composed_types() -> None:
         ],
     )
     assert cfg["model"]["lr"] == 3e-05
-    assert isinstance(cfg["model"]["temperature"], float)
+    assert isinstance(cfg["model"]["loss"]["temperature"], float)
     assert cfg["trainer"]["max_epochs"] == 5
     assert cfg["data"]["batches_per_epoch"] is None
     assert cfg["trainer"]["max_time"] == "00:00:50:00"
@@ -165,3 +165,46 @@ def test_section_keys_cover_what_train_reads() -> None:
     assert callbacks <= SECTION_KEYS["callbacks"][1]()
     top = set(re.findall(r'\bcfg\.get\("(\w+)"', source)) - {"resume", "data_dir", "run_dir"}
     assert top <= SECTION_KEYS[""][1]()
+
+
+def test_a_named_section_takes_another_entry_by_name() -> None:
+    tiny = CONFIGS / "experiment" / "tiny.yaml"
+    assert load_config(tiny)["model"]["loss"] == {"name": "supcon", "temperature": 0.1}
+    # a name alone: that entry with its defaults (SupCon's temperature would not fit it)
+    cfg = load_config(tiny, ["model.loss=multi-similarity", "model.miner=BatchHardMiner"])
+    assert cfg["model"]["loss"] == {"name": "multi-similarity"}
+    assert cfg["model"]["miner"] == "BatchHardMiner"
+    cfg = load_config(tiny, ["model.loss={name: ntxent, temperature: 0.2}"])
+    assert cfg["model"]["loss"] == {"name": "ntxent", "temperature": 0.2}
+    cfg = load_config(tiny, ["model.loss={temperature: 0.2}"])  # the same entry: merged
+    assert cfg["model"]["loss"] == {"name": "supcon", "temperature": 0.2}
+    cfg = load_config(tiny, ["model.miner={name: MultiSimilarityMiner, epsilon: 0.2}"])
+    assert cfg["model"]["miner"] == {"name": "MultiSimilarityMiner", "epsilon": 0.2}
+
+
+def test_loss_logger_and_callback_keys_are_new_keys_without_plus() -> None:
+    cfg = load_config(
+        CONFIGS / "experiment" / "tiny.yaml",
+        [
+            "model.loss.name=triplet",  # another loss: SupCon's temperature goes
+            "model.loss.margin=0.1",  # an argument of a registered loss
+            "logger.tensorboard.enabled=true",  # a registered logger absent from logger/none
+            "callbacks.extra=[lr_monitor]",
+        ],
+    )
+    assert cfg["model"]["loss"] == {"name": "triplet", "margin": 0.1}
+    assert cfg["logger"]["tensorboard"] == {"enabled": True}
+    assert cfg["callbacks"]["extra"] == ["lr_monitor"]
+    with pytest.raises(InputError, match=r"field 'logger.tensorbord.enabled': unknown config key"):
+        load_config(CONFIGS / "experiment" / "tiny.yaml", ["logger.tensorbord.enabled=true"])
+    cfg = load_config(CONFIGS / "experiment" / "tiny.yaml", ["logger=tensorboard"])
+    assert cfg["logger"] == {"wandb": {"enabled": False}, "tensorboard": {"enabled": True}}
+
+
+def test_no_shipped_config_uses_the_old_temperature_key() -> None:
+    """``model.temperature`` moved to ``model.loss.temperature`` in every shipped config."""
+    for path in sorted(CONFIGS.glob("*/*.yaml")):
+        cfg = yaml.safe_load(path.read_text()) or {}
+        section = cfg.get("model", {}) if path.parent.name == "experiment" else cfg
+        if path.parent.name in ("model", "experiment"):
+            assert "temperature" not in (section or {}), path

@@ -25,6 +25,10 @@ form                           meaning
                                (``logger=wandb-online``, ``logger=none``)
 ``+key.sub=value``             add a key the composed config lacks (Hydra's ``+``)
 ``++key.sub=value``            set or add, without the type check
+``model.loss=NAME``            a section with a ``name`` (``model.loss``, ``model.miner``): pick
+                               another entry, with its defaults; ``model.loss={name: ntxent,
+                               temperature: 0.1}`` with arguments (the same name merges);
+                               ``model.loss.name=NAME`` too drops the old entry's arguments
 =============================  ================================================================
 
 A value is parsed as a user writes it, not as YAML 1.1 (which reads ``3e-5`` as a string and
@@ -195,6 +199,17 @@ def _normalizer_keys() -> set[str]:
     return {f.name for f in fields(NormalizerConfig)}
 
 
+def _registry(module: str, name: str) -> Any:
+    """A registry of ``adowner.model.<module>`` (imported only when a new key asks)."""
+    import importlib
+
+    return getattr(importlib.import_module(f"adowner.model.{module}"), name)
+
+
+def _logger_keys(name: str) -> Callable[[], set[str]]:
+    return lambda: set(_registry("callbacks", "LOGGERS").arguments(name))
+
+
 #: The keys a section may take though the composed config lacks them: what the code that reads
 #: the section accepts (``adowner.model.train``). Arguments that ``train`` sets itself are left
 #: out (passing them again would be an error).
@@ -205,7 +220,13 @@ SECTION_KEYS: dict[str, tuple[str, Callable[[], set[str]]]] = {
     ),
     "callbacks": (
         "adowner.model.train",
-        lambda: {"last_every_n_steps", "early_stopping_patience", "select", "keep_every_epoch"},
+        lambda: {
+            "last_every_n_steps",
+            "early_stopping_patience",
+            "select",
+            "keep_every_epoch",
+            "extra",
+        },
     ),
     "trainer": (
         "lightning.Trainer",
@@ -214,7 +235,12 @@ SECTION_KEYS: dict[str, tuple[str, Callable[[], set[str]]]] = {
             ("default_root_dir", "callbacks", "logger", "plugins", "use_distributed_sampler"),
         ),
     ),
-    "model": ("AuthorshipModule", _signature_keys("adowner.model.module:AuthorshipModule")),
+    "model": (
+        "AuthorshipModule",
+        _signature_keys("adowner.model.module:AuthorshipModule", ("evaluator",)),
+    ),
+    "model.loss": ("the losses", lambda: {"name", *_registry("losses", "LOSSES").all_arguments()}),
+    "model.miner": ("the miners", lambda: {"name", *_registry("losses", "MINERS").all_arguments()}),
     "model.encoder": (
         "AuthorshipEncoder",
         _signature_keys("adowner.model.encoder:AuthorshipEncoder"),
@@ -227,8 +253,11 @@ SECTION_KEYS: dict[str, tuple[str, Callable[[], set[str]]]] = {
             ("data_dir", "tokenizer", "normalizer", "cache_dir", "max_length", "seed", "test_file"),
         ),
     ),
-    "logger": ("the logger settings", lambda: {"wandb"}),
-    "logger.wandb": ("the W&B logger", lambda: {"enabled", "mode", "project"}),
+    "logger": ("the loggers", lambda: set(_registry("callbacks", "LOGGERS").names())),
+    **{
+        f"logger.{name}": (f"the {name} logger", _logger_keys(name))
+        for name in ("csv", "wandb", "tensorboard")
+    },
 }
 
 #: Keys that Lightning takes in several types (``devices=2``, ``devices=auto``, ``[0, 1]``).
@@ -305,6 +334,14 @@ def _typed(key: str, old: Any, new: Any, raw: str) -> Any:
     elif isinstance(old, list | tuple):
         ok = isinstance(new, list)
     elif isinstance(old, Mapping):
+        if "name" in old and isinstance(new, str):  # a registry section: another entry
+            return {"name": new}
+        if (
+            "name" in old
+            and isinstance(new, Mapping)
+            and new.get("name", old["name"]) != old["name"]
+        ):
+            return dict(new)  # another entry: the old one's arguments would not fit it
         if isinstance(new, Mapping):
             return merge(old, new)
         ok = False
@@ -378,7 +415,10 @@ def apply_overrides(cfg: dict[str, Any], overrides: Sequence[str]) -> dict[str, 
                 f"already in the config ({_show(old)}); drop the + to change it", field=key
             )
         else:
-            node[last] = value if force else _typed(key, old, value, raw)
+            new = value if force else _typed(key, old, value, raw)
+            if last == "name" and isinstance(old, str) and new != old:
+                node.clear()  # another entry of a named section: the old one's arguments go
+            node[last] = new
     return cfg
 
 

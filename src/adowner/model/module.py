@@ -1,18 +1,19 @@
-"""LightningModule: supervised contrastive fine-tuning of the authorship encoder.
+"""LightningModule: contrastive fine-tuning of the authorship encoder.
 
-Loss: supervised contrastive loss (Khosla et al., NeurIPS 2020), as LUAR (Rivera-Soto et al.,
-EMNLP 2021) trains authorship embeddings: for each ad, the other ads of its owner in the batch
-are positives and every other ad a negative, softmax with a temperature over cosine
-similarities. Taken from pytorch-metric-learning (``losses.SupConLoss``). Optimiser: AdamW,
-learning rate warmed up linearly then decayed linearly to 0 (``transformers``'
-``get_linear_schedule_with_warmup``).
+Loss: chosen by ``model.loss`` from :data:`adowner.model.losses.LOSSES`; the default, and what
+every shipped recipe uses, is the supervised contrastive loss (Khosla et al., NeurIPS 2020), as
+LUAR (Rivera-Soto et al., EMNLP 2021) trains authorship embeddings: for each ad, the other ads
+of its owner in the batch are positives and every other ad a negative, softmax with a
+temperature over cosine similarities (pytorch-metric-learning's ``losses.SupConLoss``).
+Optimiser: AdamW, learning rate warmed up linearly then decayed linearly to 0
+(``transformers``' ``get_linear_schedule_with_warmup``).
 
 Requires batches with at least two ads of some owner (:class:`~adowner.model.sampler.OwnerBatchSampler`).
 
-Validation and test embed every ad of the split and score them with
-:func:`adowner.evaluation.evaluator.evaluate_embeddings` (owner-disjoint from training),
-logging ``val/r_precision``, ``val/tpr@fpr=0.01`` and the other metrics under ``val/`` or
-``test/``.
+Validation and test embed every ad of the split and score them with the ``evaluator`` given to
+the constructor (``train`` passes :func:`adowner.evaluation.evaluator.evaluate_embeddings`;
+owner-disjoint from training), logging ``val/r_precision``, ``val/tpr@fpr=0.01`` and the other
+metrics under ``val/`` or ``test/``. The module itself imports no evaluation code.
 
 ==================  =====================================================================
 input               meaning
@@ -22,7 +23,12 @@ input               meaning
 ``lr``              peak learning rate of the backbone (head: ``head_lr_mult`` × lr)
 ``weight_decay``    AdamW weight decay (not on biases and LayerNorm)
 ``warmup_ratio``    fraction of the steps spent warming up
-``temperature``     SupCon temperature
+``loss``            the loss: a name of :data:`~adowner.model.losses.LOSSES` or
+                    ``{name: ..., **arguments}``, e.g. ``{name: supcon, temperature: 0.07}``
+                    (None: SupCon at temperature 0.07)
+``temperature``     the old spelling of ``loss: {name: supcon, temperature: T}``, kept so
+                    that configs and checkpoints written before ``loss`` existed still load
+                    (None: not given; it cannot be combined with ``loss``)
 ``eval_seed``       seeds the validation pair sample (fixed, so epochs are comparable)
 ``schedule_steps``  length of the warm-up/decay schedule (None: the trainer's step count);
                     lets a shorter run follow a longer run's schedule exactly (ablations)
@@ -31,45 +37,58 @@ input               meaning
                     still sees the whole batch; only padding is saved (a P×K batch of ads of
                     mixed lengths is padded to its longest ad, see docs/BENCHMARKS.md)
 ``miner``           hard-pair mining before the loss (None: every pair of the batch). A
-                    ``pytorch_metric_learning.miners`` class name, or a dict with ``name`` and
+                    name of :data:`~adowner.model.losses.MINERS`, or a dict with ``name`` and
                     its keyword arguments, e.g. ``{name: MultiSimilarityMiner, epsilon: 0.1}``;
                     the loss then sees only the mined positive and negative pairs
+``evaluator``       scores a split's embeddings (:class:`Evaluator`); needed to validate or
+                    test, not to train. Not a hyper-parameter: it is not saved
 ==================  =====================================================================
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import lightning as L
 import numpy as np
 import torch
 
+from adowner.errors import InputError
 from adowner.model.encoder import AuthorshipEncoder
+from adowner.model.losses import DEFAULT_LOSS, build_loss, build_miner
+from adowner.model.registry import Spec
+
+__all__ = ["AuthorshipModule", "Evaluator", "build_miner"]
 
 
-def build_miner(spec: str | dict[str, Any] | None) -> Any:
-    """A ``pytorch_metric_learning`` miner from its class name or ``{name: ..., **kwargs}``."""
-    if spec is None:
-        return None
-    from pytorch_metric_learning import miners
+class Evaluator(Protocol):
+    """Metrics of one split's embeddings (rows in split order) against its owners."""
 
-    from adowner.errors import InputError
+    def __call__(
+        self,
+        embeddings: np.ndarray,
+        owners: np.ndarray,
+        dup_groups: np.ndarray | None,
+        *,
+        seed: int,
+    ) -> Mapping[str, Any]: ...
 
-    kwargs = dict(spec) if isinstance(spec, dict) else {"name": spec}
-    name = kwargs.pop("name", None)
-    cls = getattr(miners, str(name), None)
-    if not (isinstance(cls, type) and issubclass(cls, miners.BaseMiner)):
-        known = sorted(n for n in dir(miners) if n.endswith("Miner") and n != "BaseMiner")
-        raise InputError(f"unknown miner {name!r}; one of {', '.join(known)}", field="model.miner")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise InputError(f"{name}: {exc}", field="model.miner") from exc
+
+def loss_spec(loss: Spec, temperature: float | None) -> Spec:
+    """The loss to build from ``loss`` and the old ``temperature`` key (one of them at most)."""
+    if temperature is None:
+        return loss
+    if loss is not None:
+        raise InputError(
+            "model.temperature is the old spelling of model.loss.temperature: set only model.loss",
+            field="model.temperature",
+        )
+    return {**DEFAULT_LOSS, "temperature": float(temperature)}
 
 
 class AuthorshipModule(L.LightningModule):
-    """SupCon fine-tuning of :class:`AuthorshipEncoder` with validation by the evaluation harness."""
+    """Contrastive fine-tuning of :class:`AuthorshipEncoder`, validated by the given evaluator."""
 
     def __init__(
         self,
@@ -79,20 +98,21 @@ class AuthorshipModule(L.LightningModule):
         head_lr_mult: float = 10.0,
         weight_decay: float = 0.01,
         warmup_ratio: float = 0.1,
-        temperature: float = 0.07,
+        loss: Spec = None,
+        temperature: float | None = None,
         eval_seed: int = 0,
         schedule_steps: int | None = None,
         forward_chunk: int | None = None,
-        miner: str | dict[str, Any] | None = None,
+        miner: Spec = None,
+        evaluator: Evaluator | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
-        from pytorch_metric_learning.losses import SupConLoss
-
+        self.save_hyperparameters(ignore=["evaluator"])
+        self.loss_fn = build_loss(loss_spec(loss, temperature))  # a bad name fails before loading
+        self.miner = build_miner(miner)
         self.encoder = AuthorshipEncoder(**encoder)
         self.encoder.train()  # from_pretrained returns eval mode; Lightning keeps module modes
-        self.loss_fn = SupConLoss(temperature=temperature)
-        self.miner = build_miner(miner)
+        self.evaluator = evaluator
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.val_history: dict[int, dict[str, float]] = {}  # global step -> val metrics (fit)
 
@@ -140,8 +160,11 @@ class AuthorshipModule(L.LightningModule):
         self._eval_outputs.append((batch["idx"].cpu(), emb.float().cpu()))
 
     def _eval_end(self, stage: str) -> dict[str, Any]:
-        from adowner.evaluation.evaluator import evaluate_embeddings
-
+        if self.evaluator is None:
+            raise RuntimeError(
+                f"AuthorshipModule was built without an evaluator: it cannot score the {stage} "
+                "split (pass evaluator=..., as adowner.model.train does)"
+            )
         dm: Any = getattr(self.trainer, "datamodule", None)
         split = dm.splits[stage]
         idx = torch.cat([i for i, _ in self._eval_outputs]).numpy()
@@ -149,8 +172,10 @@ class AuthorshipModule(L.LightningModule):
         self._eval_outputs.clear()
         ordered = np.zeros_like(emb)
         ordered[idx] = emb
-        metrics = evaluate_embeddings(
-            ordered, split.owners, split.dup_groups, seed=int(self.hparams["eval_seed"])
+        metrics = dict(
+            self.evaluator(
+                ordered, split.owners, split.dup_groups, seed=int(self.hparams["eval_seed"])
+            )
         )
         scalars = {
             f"{stage}/{k}": float(v)

@@ -11,10 +11,14 @@ In the order of lightning-hydra-template's ``src/train.py``:
 Config keys (see ``configs/``): ``data_dir``, ``run_dir``, ``seed``, ``resume``, ``data``
 (:class:`AdDataModule` arguments), ``model`` (:class:`AuthorshipModule` arguments, with
 ``encoder.backbone: tiny-bert`` building :func:`adowner.backbones.build_tiny_bert` in the run
-dir), ``trainer`` (``lightning.Trainer`` arguments), ``callbacks`` (``early_stopping_patience``,
+dir; ``loss`` and ``miner`` name entries of :mod:`adowner.model.losses`), ``trainer``
+(``lightning.Trainer`` arguments), ``callbacks`` (``early_stopping_patience``,
 ``last_every_n_steps``, ``select``: ``best`` by ``val/r_precision`` or ``last``,
-``keep_every_epoch``: also keep ``checkpoints/epochN.ckpt`` after every epoch), ``threads`` (torch
-CPU threads; null: torch's default), ``logger`` (``wandb``: ``{enabled, mode, project}``),
+``keep_every_epoch``: also keep ``checkpoints/epochN.ckpt`` after every epoch, ``extra``: more
+callbacks by name; :func:`callback_specs`, :data:`adowner.model.callbacks.CALLBACKS`),
+``threads`` (torch CPU threads; null: torch's default), ``logger`` (logger name -> its
+arguments, e.g. ``wandb: {enabled, mode, project}``; CSV is always written:
+:data:`adowner.model.callbacks.LOGGERS`),
 ``test_file`` (a prepared split to test on instead of ``DATA_DIR/test.parquet``),
 ``test_after_fit`` (default true; false leaves the test split to ``adowner evaluate``).
 ``trainer.precision: auto`` is resolved on the machine that runs
@@ -25,7 +29,12 @@ test split skips the test stage.
 
 Outputs in ``RUN_DIR``: ``checkpoints/{best,last}.ckpt``, ``config.yaml`` (resolved),
 ``metrics.json`` (best val + test metrics, training time and throughput), ``csv/metrics.csv``,
-``wandb/`` (offline unless ``logger=wandb-online``), ``cache/`` (tokenised splits).
+``wandb/`` (offline unless ``logger=wandb-online``), ``tensorboard/`` (``logger=tensorboard``),
+``cache/`` (tokenised splits).
+
+The model is given its evaluator here
+(:func:`adowner.evaluation.evaluator.evaluate_embeddings`); the LightningModule does not import
+the evaluation layer.
 
 Example::
 
@@ -38,26 +47,29 @@ Example::
 from __future__ import annotations
 
 import copy
-import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from adowner._io import atomic_open, atomic_path, write_json
 from adowner.errors import InputError
+from adowner.evaluation.evaluator import evaluate_embeddings
 from adowner.hardware import training_precision
 from adowner.log import get_logger
+from adowner.model.callbacks import CALLBACKS, MONITOR, RunContext, Throughput, build_loggers
 from adowner.model.config import to_yaml
 from adowner.model.datamodule import AdDataModule
 from adowner.model.module import AuthorshipModule
 
+__all__ = ["MONITOR", "AtomicCheckpointIO", "Throughput", "callback_specs", "train"]
+
 log = get_logger(__name__)
-MONITOR = "val/r_precision"
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -70,63 +82,39 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             super().save_checkpoint(checkpoint, tmp, storage_options)
 
 
-class Throughput(Callback):
-    """Wall time of training steps only (no validation): seconds per step and ads per second."""
+def callback_specs(cb_cfg: Mapping[str, Any], has_val: bool) -> list[dict[str, Any]]:
+    """The callbacks that the ``callbacks`` section asks for, as ``{name, **arguments}``.
 
-    def __init__(self) -> None:
-        self.steps, self.ads, self.seconds, self._t0 = 0, 0, 0.0, 0.0
-
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int
-    ) -> None:
-        self._t0 = time.perf_counter()
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        self.seconds += time.perf_counter() - self._t0
-        self.steps += 1
-        self.ads += len(batch["input_ids"])
-
-    def summary(self) -> dict[str, float]:
-        if not self.steps:
-            return {}
-        return {
-            "train_steps_timed": self.steps,
-            "s_per_step": self.seconds / self.steps,
-            "ads_per_s": self.ads / self.seconds,
-        }
-
-
-def _loggers(cfg: dict[str, Any], run_dir: Path) -> list[Any]:
-    from lightning.pytorch.loggers import CSVLogger
-
-    old_csv = run_dir / "csv" / "metrics.csv"
-    if cfg.get("resume") and old_csv.is_file():
-        # Lightning's CSV writer deletes an existing metrics.csv: keep each session's rows.
-        n = len(list(old_csv.parent.glob("metrics.session-*.csv")))
-        old_csv.rename(old_csv.with_name(f"metrics.session-{n}.csv"))
-    loggers: list[Any] = [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
-    wb = (cfg.get("logger") or {}).get("wandb") or {}
-    if wb.get("enabled") and os.environ.get("WANDB_MODE", "").lower() != "disabled":
-        from lightning.pytorch.loggers import WandbLogger
-
-        mode = str(wb.get("mode", "offline"))
-        id_file = run_dir / "wandb" / "run_id"
-        run_id = id_file.read_text().strip() if id_file.is_file() else None
-        (run_dir / "wandb").mkdir(parents=True, exist_ok=True)
-        logger = WandbLogger(
-            project=wb.get("project", "adowner"),
-            name=run_dir.name,
-            save_dir=str(run_dir),
-            offline=mode != "online",
-            id=run_id,
-            resume="allow",
-        )
-        if run_id is None and logger.version:
-            id_file.write_text(str(logger.version))
-        loggers.append(logger)
-    return loggers
+    Always: the best checkpoint (with a val split), the last checkpoint, throughput and the
+    progress bar; then the epoch checkpoints (``keep_every_epoch``), early stopping
+    (``early_stopping_patience``, with a val split) and each entry of ``extra`` (a name of
+    :data:`~adowner.model.callbacks.CALLBACKS` or ``{name: ..., **arguments}``).
+    """
+    specs: list[dict[str, Any]] = [{"name": "best_checkpoint"}] if has_val else []
+    specs.append(
+        {"name": "last_checkpoint", "every_n_steps": int(cb_cfg.get("last_every_n_steps", 20))}
+    )
+    specs += [{"name": "throughput"}, {"name": "progress_bar"}]
+    if cb_cfg.get("keep_every_epoch"):  # learning curves (``adowner cv --curve``)
+        specs.append({"name": "epoch_checkpoints"})
+    patience = cb_cfg.get("early_stopping_patience")
+    if patience and has_val:
+        specs.append({"name": "early_stopping", "patience": int(patience)})
+    extra = cb_cfg.get("extra") or []
+    if not isinstance(extra, list):
+        raise InputError(f"a list of callback names, got {extra!r}", field="callbacks.extra")
+    built = {s["name"] for s in specs}
+    for item in extra:
+        spec = dict(item) if isinstance(item, Mapping) else {"name": item}
+        spec["name"] = CALLBACKS.canonical(spec.get("name"), field="callbacks.extra")
+        if spec["name"] in built or spec["name"] in ("best_checkpoint", "last_checkpoint"):
+            raise InputError(
+                f"{spec['name']} is built from the other callbacks settings; leave it out of extra",
+                field="callbacks.extra",
+            )
+        built.add(spec["name"])
+        specs.append(spec)
+    return specs
 
 
 def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -155,7 +143,7 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
         enc_cfg["backbone"] = str(build_tiny_bert(run_dir / "tiny-bert", seed=seed))
         cfg["model"]["encoder"]["backbone"] = enc_cfg["backbone"]
-    model = AuthorshipModule(**model_cfg)
+    model = AuthorshipModule(**model_cfg, evaluator=evaluate_embeddings)
     datamodule = AdDataModule(
         cfg["data_dir"],
         model.encoder.tokenizer,
@@ -174,43 +162,15 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         raise InputError(f"must be 'best' or 'last', got {select!r}", field="callbacks.select")
     if not has_val:
         log.warning("the val split is empty: no validation; the last checkpoint is tested")
-    best_cb = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        filename="best",
-        monitor=MONITOR,
-        mode="max",
-        save_top_k=1,
-        save_last=False,
-        enable_version_counter=False,
-        auto_insert_metric_name=False,
-    )
-    last_cb = ModelCheckpoint(
-        dirpath=ckpt_dir,
-        save_top_k=0,
-        save_last=True,
-        enable_version_counter=False,
-        every_n_train_steps=int(cb_cfg.get("last_every_n_steps", 20)),
-    )
-    throughput = Throughput()
-    callbacks: list[Callback] = [best_cb, last_cb, throughput, RichProgressBar()]
-    if cb_cfg.get("keep_every_epoch"):  # learning curves (``adowner cv --curve``)
-        callbacks.append(
-            ModelCheckpoint(
-                dirpath=ckpt_dir,
-                filename="epoch{epoch}",
-                save_top_k=-1,
-                save_weights_only=True,
-                every_n_epochs=1,
-                save_on_train_epoch_end=True,
-                enable_version_counter=False,
-                auto_insert_metric_name=False,
-            )
-        )
-    patience = cb_cfg.get("early_stopping_patience")
-    if not has_val:
-        callbacks.remove(best_cb)
-    if patience and has_val:
-        callbacks.append(EarlyStopping(monitor=MONITOR, mode="max", patience=int(patience)))
+    ctx = RunContext(run_dir, has_val=has_val, resume=bool(cfg.get("resume")), monitor=MONITOR)
+    built = {
+        spec["name"]: CALLBACKS.build(spec, ctx, field="callbacks")
+        for spec in callback_specs(cb_cfg, has_val)
+    }
+    callbacks: list[Callback] = list(built.values())
+    best_cb = built.get("best_checkpoint")
+    throughput = built["throughput"]
+    assert isinstance(throughput, Throughput)
     trainer_cfg = dict(cfg.get("trainer") or {})
     trainer_cfg["precision"] = training_precision(
         trainer_cfg.get("precision"), trainer_cfg.get("accelerator")
@@ -220,7 +180,7 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     trainer = L.Trainer(
         default_root_dir=str(run_dir),
         callbacks=callbacks,
-        logger=_loggers(cfg, run_dir),
+        logger=build_loggers(cfg.get("logger"), ctx),
         plugins=[AtomicCheckpointIO()],
         use_distributed_sampler=False,  # OwnerBatchSampler shards batches itself
         **trainer_cfg,
@@ -243,7 +203,8 @@ def train(cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     # 3. validate and test with the selected checkpoint (best by val, or the last)
     if trainer.is_global_zero and not last.is_file():  # a run shorter than last_every_n_steps
         trainer.save_checkpoint(last)
-    best = (best_cb.best_model_path if has_val and select == "best" else "") or str(last)
+    best_path = best_cb.best_model_path if isinstance(best_cb, ModelCheckpoint) else ""
+    best = (best_path if has_val and select == "best" else "") or str(last)
     best_ckpt = torch.load(best, map_location="cpu", weights_only=True)
     best_step, best_epoch = int(best_ckpt["global_step"]), int(best_ckpt["epoch"])
     del best_ckpt
