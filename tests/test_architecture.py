@@ -11,6 +11,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "adowner"
 FORBIDDEN = {
     "data": {"model", "export", "serve", "link", "evaluation", "simulate"},
     "text": {"data", "model", "export", "serve", "link", "evaluation", "chain", "simulate"},
+    # scoring sits below evaluation, model, export, serve and link: it never imports upward
+    "scoring": {"data", "model", "export", "serve", "link", "evaluation", "chain", "simulate"},
     "chain": {"model", "export", "serve", "link", "evaluation", "text", "simulate"},
     "evaluation": {"serve", "link", "chain", "simulate"},
     "model": {"export", "serve", "link", "chain", "simulate"},
