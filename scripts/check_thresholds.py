@@ -28,7 +28,7 @@ import numpy as np
 def check(model: str, split: str, pairs: str) -> list[dict[str, float | str]]:
     import adowner
     from adowner.evaluation.data import load_eval_data
-    from adowner.evaluation.hybrid import locations_of
+    from adowner.scoring.hybrid import locations_of
 
     enc = adowner.load(model, precision="fp32")
     data = load_eval_data(str(Path(split).parent), test=split)

@@ -57,7 +57,7 @@ INSTRUMENTED = [  # imported under atheris' instrumentation: the code whose cove
     "adowner.chain.rates",
     "adowner.serve.app",
     "adowner.export.inference",
-    "adowner.evaluation.hybrid",
+    "adowner.scoring.hybrid",
     "adowner.text.normalize",
 ]
 

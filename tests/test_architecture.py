@@ -28,9 +28,9 @@ MAY_IMPORT: dict[str, set[str]] = {
     "text": {TOP},
     "chain": {TOP, "data"},
     "simulate": {TOP, "data", "chain.schema"},  # simulate imports only chain's schema
-    # the scoring layer of issue 16 (hybrid, pooling, normalisation, k-NN), below evaluation
-    # and export; it has no files until that work lands
-    "scoring": {TOP, "data", "text"},
+    # how two ads are scored alike (hybrid, pooling, normalisation, k-NN, AS-norm), below
+    # evaluation, model, export, serve and link: it never imports upward, nor data
+    "scoring": {TOP, "text"},
     "evaluation": {TOP, "data", "text", "scoring"},  # + model/export in resolve.py, below
     "model": {TOP, "data", "text", "scoring", "evaluation"},
     "export": {TOP, "data", "text", "scoring", "model", "evaluation"},

@@ -58,7 +58,7 @@ PRELOAD = [
     "adowner.link.quickstart",
     "adowner.export.export",
     "adowner.export.inference",
-    "adowner.evaluation.hybrid",
+    "adowner.scoring.hybrid",
     "adowner.evaluation.compare",
     "adowner.model.train",
     "adowner.simulate.run",

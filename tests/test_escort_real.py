@@ -70,8 +70,8 @@ def test_location_features_lift_the_hybrid_on_real_escort_ads() -> None:
     import numpy as np
 
     from adowner.evaluation import metrics as M
-    from adowner.evaluation.hybrid import Hybrid, locations_of
-    from adowner.evaluation.pairs import sample_pairs
+    from adowner.scoring.hybrid import Hybrid, locations_of
+    from adowner.scoring.pairs import sample_pairs
 
     df = pd.read_parquet(shared_file(ESCORT)).assign(dup_group=lambda d: d["ad_id"].astype(str))
     owners = np.random.default_rng(0).permutation(sorted(df["owner"].unique()))

@@ -14,14 +14,11 @@ import pytest
 from adowner.cli import main
 from adowner.errors import InputError
 from adowner.evaluation import metrics as M
-from adowner.evaluation.baselines.paper_pairwise import (
-    FEATURE_NAMES,
-    PairFeatures,
-    PaperPairwise,
-    claimed_names,
-)
-from adowner.evaluation.baselines.tfidf_char import TfidfChar, sparse_neighbors
+from adowner.evaluation.baselines.paper_pairwise import PaperPairwise
+from adowner.evaluation.baselines.tfidf_char import TfidfChar
 from adowner.evaluation.resolve import resolve_model
+from adowner.scoring.pairwise import FEATURE_NAMES, PairFeatures, claimed_names
+from adowner.scoring.search import sparse_neighbors
 
 NAMES = ["Sara", "Mia", "Jade", "Lola", "Nina", "Ruby", "Tess", "Zoe", "Ivy", "Kira", "Bea", "Uma"]
 SIGNS = ["!!!", "***", "<3", "~~", "...", "$$", "??", "^^", "::", "++", "##", "=="]
@@ -119,17 +116,17 @@ def test_paper_pairwise_learns_owner_habits(prepared):
     m.fit(train)
     texts = test["text"].tolist()
     owners = test["owner"].to_numpy()
-    from adowner.evaluation.pairs import sample_pairs
+    from adowner.scoring.pairs import sample_pairs
 
     i, j, y = sample_pairs(owners, test["dup_group"].to_numpy(), neg_ratio=5)
     s = m.score_pairs(texts, i, j)
     assert M.verification_metrics(s, y)["roc_auc"] > 0.9
     q = M.query_ids(owners)
-    nb, sc = m.neighbors(texts, q, 10, return_scores=True)
+    nb, sc = m.neighbors(texts, q, 10)
     assert nb.shape == sc.shape
     assert (nb[:, 0] == q).all()  # the query itself first (the metrics drop it)
     assert (np.diff(sc[:, 1:], axis=1) <= 1e-12).all()  # ranked by probability
-    from adowner.evaluation.baselines.paper_pairwise import pos_tagger_available
+    from adowner.scoring.pairwise import pos_tagger_available
 
     assert any("part-of-speech" in n for n in m.notes) != pos_tagger_available()
 
@@ -182,8 +179,9 @@ def test_resolve_checkpoint_and_folder_lazily(tmp_path, monkeypatch):
     (folder / "adowner.json").write_text("{}")
     monkeypatch.setattr(checkpoint, "load_encoder", lambda p: ("ckpt", p))
     monkeypatch.setattr(inference, "load", lambda p: ("folder", p))
-    assert resolve_model(str(ckpt)) == ("ckpt", ckpt)
-    assert resolve_model(str(folder)) == ("folder", folder)
+    # loaded models are Scorers: the encoder sits inside the adapter
+    assert resolve_model(str(ckpt)).model == ("ckpt", ckpt)
+    assert resolve_model(str(folder)).model == ("folder", folder)
     with pytest.raises(InputError, match="unknown model"):
         resolve_model(str(tmp_path))  # a folder without adowner.json
 

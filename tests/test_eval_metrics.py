@@ -7,7 +7,7 @@ import pytest
 
 from adowner.evaluation import metrics as M
 from adowner.evaluation.evaluator import AuthorshipEvaluator, evaluate_embeddings
-from adowner.evaluation.pairs import sample_pairs
+from adowner.scoring.pairs import sample_pairs
 
 # ---------------------------------------------------------------- verification
 

@@ -65,7 +65,7 @@ def test_folder_layout_and_config(exported: Path) -> None:
 
 def test_thresholds_reproduce_on_validation(exported: Path) -> None:
     """Recomputing the FPR of the stored threshold on the validation pairs gives <= target."""
-    from adowner.evaluation.pairs import sample_pairs
+    from adowner.scoring.pairs import sample_pairs
 
     cfg = json.loads((exported / "adowner.json").read_text())
     val = generated_ads(60, seed=1)

@@ -13,9 +13,9 @@ import pytest
 from adowner.cli import main
 from adowner.errors import InputError
 from adowner.evaluation import metrics as M
-from adowner.evaluation.hybrid import FEATURES, Hybrid
-from adowner.evaluation.pairs import sample_pairs
 from adowner.evaluation.resolve import check_model_spec, resolve_model
+from adowner.scoring.hybrid import FEATURES, Hybrid
+from adowner.scoring.pairs import sample_pairs
 from test_eval_cli import make_ads
 
 
@@ -103,7 +103,7 @@ def test_neighbors_rank_the_union_by_fused_probability(splits):
     df = splits["test"]
     texts = df["text"].tolist()
     q = np.arange(len(texts))
-    nb, sc = h.neighbors(texts, q, 6, return_scores=True)
+    nb, sc = h.neighbors(texts, q, 6)
     assert nb.shape == sc.shape == (len(texts), 6)
     assert (nb[:, 0] == q).all()
     assert (np.diff(sc[:, 1:], axis=1) <= 1e-12).all()
@@ -183,7 +183,7 @@ def test_calibrate_falls_back_in_sample_with_few_val_owners(splits):
 
 
 def test_version_1_state_still_loads(splits):
-    from adowner.evaluation.hybrid import FEATURES_V1
+    from adowner.scoring.hybrid import FEATURES_V1
 
     base = OwnerOracle(_owner_map(splits), noise=1.0)
     h = Hybrid(base)
@@ -205,14 +205,22 @@ def test_version_1_state_still_loads(splits):
 
 
 class Counting(OwnerOracle):
-    """OwnerOracle that counts the texts it is asked to embed."""
+    """OwnerOracle that counts the texts it is asked to embed (a loaded model: an Embedder of
+    the Scorer protocol that learns nothing)."""
+
+    learns = False
+    pairwise = False
 
     def __init__(self, owner_of: dict[str, str]) -> None:
         super().__init__(owner_of)
         self.embedded: list[str] = []
         self.name = "counting"
+        self.notes: list[str] = []
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def fit(self, train_df: pd.DataFrame, val_df: pd.DataFrame | None = None) -> None:
+        pass
+
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         self.embedded += list(texts)
         return super().embed(texts)
 
@@ -301,7 +309,7 @@ def _auc_loc(model: Hybrid, df: pd.DataFrame, locations=None) -> float:
 
 
 def test_location_features_are_learned_where_val_has_locations(located):
-    from adowner.evaluation.hybrid import FEATURES_V3
+    from adowner.scoring.hybrid import FEATURES_V3
 
     # texts dealt at random across owners: only the locations tell owners apart
     located = {
@@ -341,7 +349,7 @@ def test_unknown_location_scores_as_the_val_mean(located):
 
 
 def test_location_jaccard_of_word_sets():
-    from adowner.evaluation.hybrid import LocationSets
+    from adowner.scoring.hybrid import LocationSets
 
     s = LocationSets(["City of San Diego, San Diego", "San Diego", "", None, "Oakland"])
     same, jac, known = s.pairs(np.array([0, 0, 1, 1]), np.array([1, 2, 3, 4]))

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from adowner.errors import InputError
-from adowner.evaluation.evaluator import l2_normalise
-from adowner.evaluation.scorenorm import ASNorm, ASNormScorer
+from adowner.evaluation.scorenorm import ASNormScorer
+from adowner.scoring.asnorm import ASNorm
+from adowner.scoring.vectors import l2_normalise
 
 
 def _hub_world(seed: int = 0):
@@ -30,7 +31,7 @@ def _hub_world(seed: int = 0):
 
 def test_asnorm_raises_tpr_at_low_fpr_when_some_ads_are_hubs() -> None:
     from adowner.evaluation import metrics as M
-    from adowner.evaluation.pairs import sample_pairs
+    from adowner.scoring.pairs import sample_pairs
 
     emb, owners, cohort = _hub_world()
     i, j, y = sample_pairs(owners.astype(str), None, neg_ratio=20, seed=0)
@@ -81,7 +82,7 @@ def test_asnorm_scorer_ranks_each_query_first_and_scores_in_unit_interval() -> N
     table = {**dict(zip(texts, emb, strict=True)), **dict(zip(train, cohort, strict=True))}
     scorer = ASNormScorer(_Fixed(table), k=10)
     scorer.fit(pd.DataFrame({"text": train}))
-    nb, sc = scorer.neighbors(texts, np.arange(5), 6, return_scores=True)
+    nb, sc = scorer.neighbors(texts, np.arange(5), 6)
     assert (nb[:, 0] == np.arange(5)).all()
     p = scorer.score_pairs(texts, np.array([0, 1]), np.array([1, 2]))
     assert ((p > 0) & (p < 1)).all()

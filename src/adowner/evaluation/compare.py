@@ -16,10 +16,10 @@ from typing import Any
 
 from adowner.errors import InputError
 from adowner.evaluation.data import EvalData
-from adowner.evaluation.pairs import DEFAULT_MAX_POS_PER_OWNER
 from adowner.evaluation.report import write_report
 from adowner.evaluation.runner import evaluate_model
 from adowner.log import get_logger
+from adowner.scoring.pairs import DEFAULT_MAX_POS_PER_OWNER
 
 log = get_logger(__name__)
 

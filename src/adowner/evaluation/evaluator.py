@@ -34,16 +34,12 @@ from typing import Any, Protocol
 import numpy as np
 
 from adowner.evaluation import metrics as M
-from adowner.evaluation.pairs import sample_pairs
+from adowner.scoring.pairs import sample_pairs
+from adowner.scoring.vectors import l2_normalise, l2_normalise_sparse
 
 
 class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray: ...
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def pair_scores(embeddings: Any, i: np.ndarray, j: np.ndarray, chunk: int = 32_768) -> np.ndarray:
@@ -51,10 +47,7 @@ def pair_scores(embeddings: Any, i: np.ndarray, j: np.ndarray, chunk: int = 32_7
     import scipy.sparse as sp
 
     if sp.issparse(embeddings):
-        x = sp.csr_matrix(embeddings, dtype=np.float32)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
-        x = sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ x
-        x = sp.csr_matrix(x)
+        x = l2_normalise_sparse(embeddings)
         out = np.empty(len(i), dtype=np.float64)
         for s in range(0, len(i), chunk):
             a, b = x[i[s : s + chunk]], x[j[s : s + chunk]]

@@ -51,6 +51,7 @@ from sklearn.metrics import (
 from sklearn.metrics.cluster import contingency_matrix
 
 from adowner.progress import track
+from adowner.scoring.search import faiss_search
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -80,39 +81,6 @@ def tpr_at_fpr(fpr: FloatArray, tpr: FloatArray, target: float) -> float:
         return float(tpr[idx])
     f0, f1, t0, t1 = fpr[idx], fpr[idx + 1], tpr[idx], tpr[idx + 1]
     return float(t0 + (t1 - t0) * (target - f0) / (f1 - f0))
-
-
-def thresholds_at_fpr(
-    scores: npt.ArrayLike, labels: npt.ArrayLike, fprs: tuple[float, ...] | list[float]
-) -> list[dict[str, Any]]:
-    """For each target FPR, the lowest score threshold whose FPR stays at or below it.
-
-    The ROC point with the highest TPR among those with ``fpr <= target``
-    (``sklearn.metrics.roc_curve``); where no threshold reaches the target, one just above the
-    highest negative. ``resolved`` is false when there are fewer than ``1/target`` negatives.
-    Used to calibrate the exported thresholds (cosine and hybrid).
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels).astype(np.int64)
-    n_neg = int((y == 0).sum())
-    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
-    out: list[dict[str, Any]] = []
-    for target in fprs:
-        k = int(np.searchsorted(fpr, target, side="right")) - 1  # last point with fpr <= target
-        if np.isfinite(thr[k]):
-            value = float(thr[k])
-        else:  # no score clears the target: sit just above the highest negative
-            value = float(np.nextafter(s[y == 0].max(), np.inf))
-        out.append(
-            {
-                "fpr": float(target),
-                "threshold": value,
-                "tpr": float(tpr[k]),
-                "achieved_fpr": float(fpr[k]),
-                "resolved": n_neg * target >= 1.0,
-            }
-        )
-    return out
 
 
 def equal_error_rate(fpr: FloatArray, tpr: FloatArray) -> float:
@@ -266,24 +234,6 @@ def retrieval_metrics_from_neighbors(
     """Mean retrieval metrics from ranked lists given by any scorer (see per_query_retrieval)."""
     per = per_query_retrieval(queries, neighbors, owners, dup_groups)
     return {k: float(v.mean()) if len(v) else float("nan") for k, v in per.items()}
-
-
-def faiss_search(embeddings: npt.ArrayLike, k: int) -> Callable[[IntArray], IntArray]:
-    """A function giving the top-``k`` ads of query ads, by inner product of L2-normalised
-    float32 rows (exact FAISS ``IndexFlatIP``: fine to 100,000 ads)."""
-    import faiss
-
-    x = np.ascontiguousarray(np.asarray(embeddings, dtype=np.float32))
-    x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-    index = faiss.IndexFlatIP(x.shape[1])
-    index.add(x)
-    depth = min(k, x.shape[0])
-
-    def search(queries: IntArray) -> IntArray:
-        _, idx = index.search(x[queries], depth)
-        return np.asarray(idx, dtype=np.int64)
-
-    return search
 
 
 def faiss_neighbors(embeddings: npt.ArrayLike, queries: IntArray, k: int) -> IntArray:

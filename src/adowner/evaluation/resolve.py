@@ -9,7 +9,7 @@ spec                      loads
 ``zero-shot:PATH``        another Hugging Face encoder folder, untuned
 ``PATH.ckpt``             ``adowner.model.checkpoint.load_encoder(PATH)``
 ``DIR`` (adowner.json)    ``adowner.export.inference.load(DIR)``
-``hybrid:SPEC``           :mod:`adowner.evaluation.hybrid` over the model ``SPEC`` (its
+``hybrid:SPEC``           :mod:`adowner.scoring.hybrid` over the model ``SPEC`` (its
                           cosine fused with char n-grams and the pairwise features, and
                           the ads' locations where the data has them)
 ``hybrid-text:SPEC``      the same hybrid from the texts alone (no location features)
@@ -34,6 +34,7 @@ from typing import Any
 
 from adowner.errors import InputError
 from adowner.evaluation.baselines import BASELINES
+from adowner.evaluation.scorer import Embedder, LoadedEmbedder, MemoEmbedder, Scorer
 
 WRAPPERS = ("hybrid:", "hybrid-text:", "asnorm:")
 
@@ -80,38 +81,45 @@ def check_model_spec(spec: str) -> None:
     )
 
 
-def resolve_model(spec: str, shared: dict[str, Any] | None = None) -> Any:
+def resolve_model(spec: str, shared: dict[str, Any] | None = None) -> Scorer:
     """The scorer named by ``spec``; ``InputError`` naming the spec if it is none of the above.
 
     ``shared``: a dict that several calls pass (``compare``): a model that is not fitted (a
     checkpoint, an exported folder, a zero-shot encoder) is loaded once, wrapped in a
     :class:`~adowner.evaluation.scorer.MemoEmbedder` and kept there, so that ``SPEC``,
     ``asnorm:SPEC`` and ``hybrid:SPEC`` share one model and embed each ad once. Baselines
-    and the wrappers are built anew each call (they are fitted).
+    and the wrappers are built anew each call (they are fitted). Whatever it returns
+    implements :data:`~adowner.evaluation.scorer.Scorer`.
     """
     spec = spec.strip()
     check_model_spec(spec)
     if spec.startswith(("hybrid:", "hybrid-text:")):
-        from adowner.evaluation.hybrid import Hybrid
+        from adowner.scoring.hybrid import Hybrid
 
-        base = resolve_model(spec.split(":", 1)[1], shared)
-        return Hybrid(base, name=spec, use_location=spec.startswith("hybrid:"))
+        return Hybrid(_base(spec, shared), name=spec, use_location=spec.startswith("hybrid:"))
     if spec.startswith("asnorm:"):
         from adowner.evaluation.scorenorm import ASNormScorer
 
-        return ASNormScorer(resolve_model(spec.split(":", 1)[1], shared), name=spec)
+        return ASNormScorer(_base(spec, shared), name=spec)
     if spec in BASELINES:
         return BASELINES[spec]()
     if shared is None:
         return _load_model(spec)
     if spec not in shared:
-        from adowner.evaluation.scorer import MemoEmbedder
-
         shared[spec] = MemoEmbedder(_load_model(spec))
-    return shared[spec]
+    memo: MemoEmbedder = shared[spec]
+    return memo
 
 
-def _load_model(spec: str) -> Any:
+def _base(spec: str, shared: dict[str, Any] | None) -> Embedder:
+    """The dense embedder under ``WRAPPER:SPEC`` (:func:`check_model_spec` lets only
+    checkpoints, folders and zero-shot encoders through)."""
+    base = resolve_model(spec.split(":", 1)[1], shared)
+    assert not base.pairwise, spec
+    return base
+
+
+def _load_model(spec: str) -> Embedder:
     """A checkpoint, an exported folder or a zero-shot encoder (no baseline, no wrapper)."""
     if spec.startswith("zero-shot:"):
         path = spec.split(":", 1)[1]
@@ -125,20 +133,18 @@ def _load_model(spec: str) -> Any:
         try:
             from adowner.model.checkpoint import load_encoder
         except ImportError as exc:
-            raise InputError(
-                f"cannot load checkpoints: adowner.model.checkpoint is unavailable ({exc})",
-                path=spec,
-                field="--model",
-            ) from exc
-        return load_encoder(p)
+            raise _unavailable("checkpoints", "adowner.model.checkpoint", spec, exc) from exc
+        return LoadedEmbedder(load_encoder(p), name=spec)
     if p.is_dir() and (p / "adowner.json").is_file():
         try:
             from adowner.export.inference import load
         except ImportError as exc:
-            raise InputError(
-                f"cannot load model folders: adowner.export.inference is unavailable ({exc})",
-                path=spec,
-                field="--model",
-            ) from exc
-        return load(p)
+            raise _unavailable("model folders", "adowner.export.inference", spec, exc) from exc
+        return LoadedEmbedder(load(p), name=spec)
     raise AssertionError(spec)  # check_model_spec accepted something not handled above
+
+
+def _unavailable(what: str, module: str, spec: str, exc: ImportError) -> InputError:
+    return InputError(
+        f"cannot load {what}: {module} is unavailable ({exc})", path=spec, field="--model"
+    )

@@ -2,7 +2,7 @@
 
 1. resolve the model (:func:`adowner.evaluation.resolve.resolve_model`) and fit it on train if
    it learns (baselines);
-2. score the verification pairs (:func:`adowner.evaluation.pairs.sample_pairs`) and rank all
+2. score the verification pairs (:func:`adowner.scoring.pairs.sample_pairs`) and rank all
    ads for each query (FAISS for dense embeddings, sparse products for TF-IDF, re-ranked
    candidates for the pairwise classifier);
 3. group the test ads by average-linkage clustering at the threshold that maximises B-cubed F1
@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from pathlib import Path
 from typing import Any
@@ -27,12 +26,14 @@ from adowner.evaluation import grouping
 from adowner.evaluation import metrics as M
 from adowner.evaluation.data import EvalData, write_quarantine
 from adowner.evaluation.evaluator import pair_scores, verification_from_scores
-from adowner.evaluation.hybrid import locations_of
-from adowner.evaluation.pairs import DEFAULT_MAX_POS_PER_OWNER, sample_pairs
 from adowner.evaluation.resolve import resolve_model
-from adowner.evaluation.scorer import needs_fit
+from adowner.evaluation.scorer import PairScorer, Scorer
 from adowner.log import get_logger
 from adowner.progress import make_progress
+from adowner.scoring.hybrid import locations_of
+from adowner.scoring.pairs import DEFAULT_MAX_POS_PER_OWNER, sample_pairs
+from adowner.scoring.search import faiss_search, sparse_neighbors
+from adowner.scoring.vectors import l2_normalise, l2_normalise_sparse
 
 log = get_logger(__name__)
 
@@ -59,7 +60,7 @@ class _Scored:
 
     def __init__(
         self,
-        model: Any,
+        model: Scorer,
         texts: list[str],
         owners: np.ndarray,
         dups: np.ndarray,
@@ -67,31 +68,26 @@ class _Scored:
     ):
         import scipy.sparse as sp
 
-        from adowner.evaluation.baselines.tfidf_char import sparse_neighbors
-
         n = len(texts)
         self.queries = M.query_ids(owners, dups)
         depth = M.search_depth(owners, dups) if n else 1
         self.embeddings: Any = None
         self.similarity: np.ndarray | None = None
-        if callable(getattr(model, "score_pairs", None)):
+        self.pair_model: PairScorer | None = None
+        self.texts = texts
+        # the ads' location fields, for a pair scorer that uses them (a hybrid)
+        self.locations: list[str] | None = None
+        if model.pairwise:
             self.kind = "pairwise"
-            self.model, self.texts = model, texts
-            # the ads' location fields, for a hybrid whose combiner uses them
-            self.extra = (
-                {"locations": locations}
-                if locations is not None and getattr(model, "uses_locations", False)
-                else {}
-            )
+            self.pair_model = model
+            if model.uses_locations:
+                self.locations = locations
             everyone = np.arange(n, dtype=np.int64)
-            try:
-                nb, nb_scores = model.neighbors(
-                    texts, everyone, max(depth, 100), return_scores=True, **self.extra
-                )
-            except TypeError:  # a pair scorer without scores: retrieval only
-                nb, nb_scores = model.neighbors(texts, everyone, max(depth, 100)), None
+            nb, nb_scores = model.neighbors(
+                texts, everyone, max(depth, 100), locations=self.locations
+            )
             self.per = M.per_query_retrieval(self.queries, nb[self.queries], owners, dups)
-            if nb_scores is not None and n <= grouping.MAX_ADS:
+            if n <= grouping.MAX_ADS:
                 sim = np.zeros((n, n), dtype=np.float32)  # unranked pairs: similarity 0
                 rows = np.repeat(everyone, nb.shape[1])
                 ok = nb.ravel() >= 0
@@ -100,13 +96,9 @@ class _Scored:
                 np.fill_diagonal(self.similarity, 1.0)
             return
         self.kind = "embedding"
-        # models of the model/export parts draw a progress bar when asked to
-        wants = "show_progress" in inspect.signature(model.embed).parameters
-        emb = model.embed(texts, show_progress=True) if wants else model.embed(texts)
+        emb = model.embed(texts, progress=True)
         if sp.issparse(emb):
-            from sklearn.preprocessing import normalize
-
-            emb = sp.csr_matrix(normalize(emb), dtype=np.float32)
+            emb = l2_normalise_sparse(emb)
             x = emb
             search: Any = lambda q: sparse_neighbors(x, q, depth)  # noqa: E731
             if n <= grouping.MAX_ADS:
@@ -115,8 +107,8 @@ class _Scored:
             emb = np.asarray(emb, dtype=np.float32)
             if emb.ndim != 2 or len(emb) != n:
                 raise InputError(f"model returned embeddings of shape {emb.shape} for {n} ads")
-            emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-            search = M.faiss_search(emb, depth)
+            emb = l2_normalise(emb)
+            search = faiss_search(emb, depth)
             if n <= grouping.MAX_ADS:
                 self.similarity = emb @ emb.T
         self.embeddings = emb
@@ -131,8 +123,8 @@ class _Scored:
             )
 
     def pair_scores(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        if self.kind == "pairwise":
-            scores = self.model.score_pairs(self.texts, i, j, **self.extra)
+        if self.pair_model is not None:
+            scores = self.pair_model.score_pairs(self.texts, i, j, locations=self.locations)
             return np.asarray(scores, dtype=np.float64)
         return pair_scores(self.embeddings, i, j)
 
@@ -197,18 +189,15 @@ def evaluate_model(
     t0 = time.perf_counter()
     model = resolve_model(spec, shared)
     notes: list[str] = []
-    if needs_fit(model):
+    if model.learns:
         if data.train is None:
             raise InputError(
                 f"model {spec!r} fits on a train split: give a prepared folder or --train FILE",
                 field="--train",
             )
         log.info("%s: fitting on %d train ads", spec, len(data.train))
-        if "val_df" in inspect.signature(model.fit).parameters:  # fits a part on val owners
-            model.fit(data.train, val_df=data.val)
-        else:
-            model.fit(data.train)
-    notes.extend(getattr(model, "notes", []))
+        model.fit(data.train, val_df=data.val)  # the hybrid fits its combiner on val owners
+    notes.extend(model.notes)
     timings["fit_s"] = time.perf_counter() - t0
 
     texts, owners, dups = _columns(data.test)
@@ -283,7 +272,7 @@ def evaluate_model(
 
 
 def _grouping(
-    model: Any, scored: _Scored, owners: np.ndarray, data: EvalData, notes: list[str]
+    model: Scorer, scored: _Scored, owners: np.ndarray, data: EvalData, notes: list[str]
 ) -> dict[str, Any]:
     if scored.similarity is None:
         notes.append(f"grouping skipped: more than {grouping.MAX_ADS} ads or no similarity matrix")

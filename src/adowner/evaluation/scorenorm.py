@@ -1,162 +1,49 @@
-"""Adaptive score normalisation (AS-norm) of cosine scores against a cohort of other owners' ads.
+"""``asnorm:SPEC``: the base model's cosine, AS-normalised against a cohort of train-split ads.
 
-What it computes
-    Some ads are "hubs": generic texts close to many others, so their cosine with any ad is
-    high, and a single cosine threshold either admits their false pairs or rejects the true
-    pairs of distinctive ads. AS-norm (adaptive symmetric normalisation; Matějka et al.,
-    "Analysis of score normalization in multilingual speaker recognition", Interspeech 2017;
-    Cumani et al. 2011) rescales each pair's cosine by how each of its two ads scores against
-    a fixed **cohort** of other ads::
-
-        s_norm(a, b) = ((s - mu_a) / sd_a + (s - mu_b) / sd_b) / 2
-
-    where ``mu_x`` and ``sd_x`` are the mean and standard deviation of ad ``x``'s ``k`` highest
-    cosines with the cohort. It is the speaker-verification form of CSLS (Conneau et al.,
-    "Word translation without parallel data", ICLR 2018) and needs no labels at scoring time.
-
-    Measured on real escort ads (3 owner folds, docs/RESULTS.md): TPR at 1% FPR 0.742 → 0.779
-    and R-Precision 0.732 → 0.755 for the same fine-tuned embedding, on every fold.
-
-What it requires of the data
-    A cohort: embeddings of ads by owners other than those scored (training ads), a few hundred
-    or more. :meth:`ASNorm.from_texts` keeps at most ``max_cohort`` of them (a seeded
-    sample). The cohort is stored with the exported model (``hybrid.json``), as float16.
-
-Inputs
-
-    ==============  ========================================================  ==========
-    name            meaning                                                   default
-    ==============  ========================================================  ==========
-    cohort          (n, d) L2-normalised float32 embeddings                   required
-    k               top cohort cosines that give each ad's mean and sd        ``50``
-    ==============  ========================================================  ==========
-
-:class:`ASNormScorer` is the ``asnorm:SPEC`` model of ``adowner evaluate``: the base model's
-embedding with this score; its cohort is the train split. It reports ``sigmoid(s_norm / 4)``,
-a monotone map into (0, 1) (verification and ranking are unchanged by it) so that the grouping
-step, which needs similarities in [0, 1], can use it too.
+AS-norm itself (what it computes, its sources, its stored state) is
+:class:`adowner.scoring.asnorm.ASNorm`; this module scores it as an evaluation model
+(a :class:`~adowner.evaluation.scorer.PairScorer`). The cohort is at most 2,000 train ads. It
+reports ``sigmoid(s_norm / 4)``, a monotone map into (0, 1) (verification and ranking are
+unchanged by it) so that the grouping step, which needs similarities in [0, 1], can use it too.
+Retrieval re-ranks each query's top ``max(4k, 100)`` cosines by the normalised score.
 
 Example::
 
-    norm = ASNorm.from_texts(model.embed, train_texts, k=50)
-    stats = norm.stats(test_embeddings)                      # (mu, sd) per ad
-    s = norm.pair_scores(test_embeddings, stats, i, j)       # normalised scores of pairs
+    m = ASNormScorer(resolve_model("zero-shot"), k=50); m.fit(train_df)
+    m.score_pairs(texts, np.array([0]), np.array([1]))   # in (0, 1)
 """
 
 from __future__ import annotations
 
-import base64
 import math
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from adowner.errors import InputError
-
-DEFAULT_K = 50
-MAX_COHORT = 2000
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from adowner.scoring import Index, Locations, Ranked, Texts
+from adowner.scoring.asnorm import DEFAULT_K, ASNorm
+from adowner.scoring.search import faiss_search
+from adowner.scoring.vectors import l2_normalise
 
 
-class ASNorm:
-    """AS-norm of cosines against a fixed cohort (see the module docstring)."""
-
-    def __init__(self, cohort: np.ndarray, k: int = DEFAULT_K) -> None:
-        # held at float16 precision, as stored, so a reloaded scorer scores exactly alike
-        cohort = _unit(cohort).astype(np.float16).astype(np.float32)
-        if cohort.ndim != 2 or len(cohort) < 2:
-            raise InputError(f"AS-norm needs a cohort of at least 2 ads, got {cohort.shape}")
-        self.cohort = cohort
-        self.k = max(1, min(int(k), len(cohort)))
-
-    @classmethod
-    def from_texts(
-        cls,
-        embed: Any,
-        texts: list[str],
-        *,
-        k: int = DEFAULT_K,
-        max_cohort: int = MAX_COHORT,
-        seed: int = 0,
-    ) -> ASNorm:
-        """A cohort of at most ``max_cohort`` of ``texts`` (a seeded sample, drawn *before*
-        embedding so that a large train split costs only the sample), embedded by ``embed``."""
-        pick = np.arange(len(texts))
-        if len(texts) > max_cohort:
-            rng = np.random.default_rng(seed)
-            pick = np.sort(rng.choice(len(texts), max_cohort, replace=False))
-        return cls(np.asarray(embed([texts[i] for i in pick]), dtype=np.float32), k)
-
-    def stats(self, embeddings: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """Mean and sd of each ad's ``k`` highest cosines with the cohort."""
-        e = _unit(embeddings)
-        mu = np.empty(len(e), dtype=np.float64)
-        sd = np.empty(len(e), dtype=np.float64)
-        for s in range(0, len(e), chunk):
-            sims = e[s : s + chunk] @ self.cohort.T
-            top = np.partition(sims, len(self.cohort) - self.k, axis=1)[:, -self.k :]
-            mu[s : s + chunk] = top.mean(axis=1)
-            sd[s : s + chunk] = top.std(axis=1)
-        return mu, np.maximum(sd, 1e-4)
-
-    @staticmethod
-    def normalise(
-        cos: np.ndarray, mu_a: np.ndarray, sd_a: np.ndarray, mu_b: np.ndarray, sd_b: np.ndarray
-    ) -> np.ndarray:
-        """``((cos - mu_a) / sd_a + (cos - mu_b) / sd_b) / 2``, elementwise."""
-        return ((cos - mu_a) / sd_a + (cos - mu_b) / sd_b) / 2.0
-
-    def pair_scores(
-        self,
-        embeddings: np.ndarray,
-        stats: tuple[np.ndarray, np.ndarray],
-        i: np.ndarray,
-        j: np.ndarray,
-    ) -> np.ndarray:
-        e = _unit(embeddings)
-        mu, sd = stats
-        i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
-        cos = np.einsum("ij,ij->i", e[i], e[j]).astype(np.float64)
-        return self.normalise(cos, mu[i], sd[i], mu[j], sd[j])
-
-    # ------------------------------------------------------------------ persistence
-    def state(self) -> dict[str, Any]:
-        """JSON-able state: ``k`` and the cohort as base64 little-endian float16 rows."""
-        half = self.cohort.astype("<f2")
-        return {
-            "method": "as-norm",
-            "k": self.k,
-            "shape": list(half.shape),
-            "cohort_f16_b64": base64.b64encode(half.tobytes()).decode("ascii"),
-        }
-
-    @classmethod
-    def from_state(cls, state: dict[str, Any]) -> ASNorm:
-        try:
-            shape = tuple(int(x) for x in state["shape"])
-            raw = base64.b64decode(state["cohort_f16_b64"], validate=True)
-            if len(shape) != 2 or math.prod(shape) * 2 != len(raw):
-                raise ValueError(f"cohort of {len(raw)} bytes does not fit shape {shape}")
-            cohort = np.frombuffer(raw, dtype="<f2").reshape(shape).astype(np.float32)
-            return cls(cohort, int(state["k"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"score-normalisation state not understood: {exc}") from None
+class _Embeds(Protocol):
+    def embed(self, texts: list[str]) -> Any: ...
 
 
 class ASNormScorer:
     """``asnorm:SPEC``: the base embedder's cosine, AS-normalised against train-split ads."""
 
-    def __init__(self, base: Any, *, name: str = "asnorm", k: int = DEFAULT_K, seed: int = 0):
+    learns = True
+    pairwise: Literal[True] = True
+    uses_locations = False
+
+    def __init__(self, base: _Embeds, *, name: str = "asnorm", k: int = DEFAULT_K, seed: int = 0):
         self.base, self.name, self.k, self.seed = base, name, k, seed
         self.norm: ASNorm | None = None
         self.notes = [f"asnorm: AS-norm (k={k}) against a cohort of train-split ads"]
         self._cache: tuple[int, np.ndarray, tuple[np.ndarray, np.ndarray]] | None = None
 
-    def fit(self, train_df: Any) -> None:
+    def fit(self, train_df: Any, val_df: Any = None) -> None:
         texts = train_df["text"].astype(str).tolist()
         self.norm = ASNorm.from_texts(self.base.embed, texts, k=self.k, seed=self.seed)
 
@@ -165,7 +52,7 @@ class ASNormScorer:
             raise RuntimeError("asnorm: fit() first")
         key = hash(tuple(texts))
         if self._cache is None or self._cache[0] != key:
-            emb = _unit(self.base.embed(texts))
+            emb = l2_normalise(self.base.embed(texts))
             self._cache = (key, emb, self.norm.stats(emb))
         return self._cache[1], self._cache[2]
 
@@ -174,18 +61,18 @@ class ASNormScorer:
         """``sigmoid(s / 4)``: normalised scores into (0, 1), order kept."""
         return 1.0 / (1.0 + np.exp(-np.asarray(s, dtype=np.float64) / 4.0))
 
-    def score_pairs(self, texts: list[str], i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    def score_pairs(
+        self, texts: Texts, i: Index, j: Index, *, locations: Locations = None
+    ) -> np.ndarray:
         emb, stats = self._prepared(texts)
         assert self.norm is not None
         return self.squash(self.norm.pair_scores(emb, stats, i, j))
 
     def neighbors(
-        self, texts: list[str], queries: np.ndarray, k: int, *, return_scores: bool = False
-    ) -> Any:
+        self, texts: Texts, queries: Index, k: int, *, locations: Locations = None
+    ) -> Ranked:
         """Each query's top-``k`` by normalised score among its top ``max(4k, 100)`` cosines;
         the query itself first."""
-        from adowner.evaluation.metrics import faiss_search
-
         emb, (mu, sd) = self._prepared(texts)
         queries = np.asarray(queries, dtype=np.int64)
         depth = max(1, min(k, len(texts)))
@@ -203,4 +90,4 @@ class ASNormScorer:
         ranked = np.take_along_axis(cand, order, axis=1)
         ranked_scores = np.take_along_axis(score, order, axis=1)
         ranked[ranked_scores == -math.inf] = -1
-        return (ranked, ranked_scores) if return_scores else ranked
+        return ranked, ranked_scores

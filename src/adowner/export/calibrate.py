@@ -4,7 +4,7 @@ For each target FPR (1% and 0.1% by default; 1% is the operating point of Portno
 KDD 2017) the threshold is the lowest cosine whose FPR on validation pairs stays at or below the
 target, i.e. the ROC point with the highest TPR among those with ``fpr <= target``
 (``sklearn.metrics.roc_curve``). Pairs come from
-:func:`adowner.evaluation.pairs.sample_pairs` (all same-owner pairs up to a cap per owner,
+:func:`adowner.scoring.pairs.sample_pairs` (all same-owner pairs up to a cap per owner,
 near-duplicates excluded, and ``neg_ratio`` times as many different-owner pairs), the same
 sampler the evaluation uses, so the thresholds match the reported TPR@FPR.
 
@@ -51,8 +51,8 @@ def calibrate(
     """Thresholds at each target FPR, with the pair counts and ROC AUC they came from."""
     from sklearn.metrics import roc_auc_score
 
-    from adowner.evaluation.metrics import thresholds_at_fpr
-    from adowner.evaluation.pairs import sample_pairs
+    from adowner.scoring.pairs import sample_pairs
+    from adowner.scoring.thresholds import thresholds_at_fpr
 
     i, j, y = sample_pairs(np.asarray(owners), dup_groups, neg_ratio=neg_ratio, seed=seed)
     n_pos, n_neg = int(y.sum()), int((y == 0).sum())

@@ -13,7 +13,7 @@ Steps, in order, all inside a temporary folder that is renamed onto ``out`` only
    ONNX network when there is one, else PyTorch; fp32 on every machine) and calibrate
    same-owner thresholds at FPR 1% and 0.1% (:mod:`adowner.export.calibrate`);
 5. with ``hybrid`` (needs ``data``): fit the hybrid same-owner scorer
-   (:mod:`adowner.evaluation.hybrid`: the model's cosine fused with character n-grams, the
+   (:mod:`adowner.scoring.hybrid`: the model's cosine fused with character n-grams, the
    paper's pairwise features and, unless ``hybrid_location=False``, the ads' locations where
    val has them; TF-IDF and pairwise classifier on ``DATA/train.parquet``, the combiner on val) and calibrate its thresholds on held-out val folds; written as plain JSON
    to ``hybrid.json`` (no pickles). Steps 4 and 5 share one loaded folder, which embeds each
@@ -67,7 +67,7 @@ def export_checkpoint(
     card_template: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Export ``checkpoint`` into the folder ``out``; return its ``adowner.json``."""
-    from adowner.evaluation.scorer import MemoEmbedder
+    from adowner.evaluation.scorer import LoadedEmbedder, MemoEmbedder
     from adowner.export import card
     from adowner.export.folder import update_config, write_folder
     from adowner.export.inference import load
@@ -103,7 +103,9 @@ def export_checkpoint(
             # fp32 whatever this CPU has: the folder's thresholds do not depend on the machine
             # that exported it
             backend = "onnx" if onnx else "torch"
-            enc = MemoEmbedder(load(tmp, backend=backend, precision="fp32"))
+            enc = MemoEmbedder(
+                LoadedEmbedder(load(tmp, backend=backend, precision="fp32"), name=out.name)
+            )
             config = update_config(tmp, **_calibrate(enc, val, Path(str(data))))
             if train is not None:
                 config = update_config(
@@ -147,7 +149,7 @@ def _read_split(data: Path, name: str) -> Any:
 def _calibrate(enc: Any, val: Any, data: Path) -> dict[str, Any]:
     from adowner.export.calibrate import calibrate
 
-    emb = enc.embed(val["text"].fillna("").astype(str).tolist(), show_progress=True)
+    emb = enc.embed(val["text"].fillna("").astype(str).tolist(), progress=True)
     dup = val["dup_group"].astype(str).to_numpy() if "dup_group" in val.columns else None
     result = calibrate(emb, val["owner"].astype(str).to_numpy(), dup)
     for t in result["thresholds"]:
@@ -165,7 +167,7 @@ def _calibrate(enc: Any, val: Any, data: Path) -> dict[str, Any]:
         "pairs": result["pairs"],
         "roc_auc": result["roc_auc"],
         "method": "sklearn roc_curve; highest TPR with FPR <= target; pairs from "
-        "adowner.evaluation.pairs.sample_pairs",
+        "adowner.scoring.pairs.sample_pairs",
     }
     return {"thresholds": result["thresholds"], "calibration": calibration}
 
@@ -174,8 +176,8 @@ def _hybrid(
     enc: Any, folder: Path, train: Any, val: Any, data: Path, use_location: bool = True
 ) -> dict[str, Any]:
     from adowner._io import write_json
-    from adowner.evaluation.hybrid import Hybrid
     from adowner.export.inference import HYBRID_NAME
+    from adowner.scoring.hybrid import Hybrid
 
     h = Hybrid(enc, name=f"hybrid:{folder.name}", use_location=use_location)
     for df in (train, val):

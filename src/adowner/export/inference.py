@@ -49,6 +49,7 @@ import numpy as np
 
 from adowner.errors import AdownerError, InputError
 from adowner.hardware import PRECISIONS, native_bf16_cpu, resolve_precision  # noqa: F401
+from adowner.scoring.vectors import mean_pool
 
 CONFIG_NAME = "adowner.json"
 ONNX_NAME = "model.onnx"
@@ -215,8 +216,7 @@ class _TorchBackend:
                 hidden = self.model(input_ids=input_ids, attention_mask=attn).last_hidden_state
             # pooling, head and norm in fp32 whatever the network ran in
             hidden = hidden.float()
-            m = attn.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            pooled = mean_pool(hidden, attn)
             if self.dense is not None:
                 pooled = self.dense(pooled)
             out = torch.nn.functional.normalize(pooled, p=2, dim=-1)
@@ -387,7 +387,7 @@ class Encoder:
 
     def _load_hybrid(self, path: Path) -> None:
         """The hybrid score of ``hybrid.json`` (needs scikit-learn; loaded only when present)."""
-        from adowner.evaluation.hybrid import Hybrid
+        from adowner.scoring.hybrid import Hybrid
 
         state = _read_json(path)
         if not isinstance(state, dict):

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from adowner.scoring.vectors import l2_normalise
+
 OPSET = 17
 
 
@@ -103,7 +105,7 @@ def parity(
                 "attention_mask": batch["attention_mask"].numpy().astype(np.int64),
             },
         )[0]
-        got = got / np.linalg.norm(got, axis=1, keepdims=True)
+        got = l2_normalise(got)
         cosines.append(np.einsum("ij,ij->i", ref, got))
     cos = np.concatenate(cosines)
     return {"texts": len(cos), "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean())}

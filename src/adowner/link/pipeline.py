@@ -510,7 +510,7 @@ def link_command(
     rescore = None
     if use_hybrid:
         import adowner
-        from adowner.evaluation.hybrid import locations_of
+        from adowner.scoring.hybrid import locations_of
 
         texts = frame["text"].fillna("").astype(str).tolist()
         locations = locations_of(frame)

@@ -39,50 +39,11 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-# Exact search costs n^2 d flops: 100k ads took 35 min on the shared 2-core machine
-# (docs/BENCHMARKS.md); past this many ads HNSW (approximate, near-linear) is used.
-HNSW_ABOVE = 50_000
-
-
-def knn(
-    emb: np.ndarray, k: int, *, index: str = "auto", threads: int | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` nearest neighbours of every row (itself excluded): (similarities, indices)."""
-    import faiss
-
-    if threads:
-        faiss.omp_set_num_threads(threads)
-    x = np.ascontiguousarray(emb, dtype=np.float32)
-    n, d = x.shape
-    k = min(k, n - 1)
-    if k < 1:
-        return np.zeros((n, 0), np.float32), np.zeros((n, 0), np.int64)
-    kind = index if index != "auto" else ("hnsw" if n > HNSW_ABOVE else "flat")
-    ix: Any
-    if kind == "flat":
-        ix = faiss.IndexFlatIP(d)
-    elif kind == "hnsw":
-        ix = faiss.IndexHNSWFlat(d, 32, faiss.METRIC_INNER_PRODUCT)
-        ix.hnsw.efConstruction = 80
-        ix.hnsw.efSearch = max(64, 2 * (k + 1))
-    else:
-        raise ValueError(f"index must be auto, flat or hnsw, not {index!r}")
-    ix.add(x)
-    sims, idx = ix.search(x, k + 1)
-    # Drop each row's own hit (usually first, but duplicates may tie with it).
-    own = idx == np.arange(n)[:, None]
-    keep = ~own
-    # rows where self was not returned (possible with HNSW): drop the last column instead
-    no_self = ~own.any(axis=1)
-    keep[no_self, -1] = False
-    sims = sims[keep].reshape(n, k)
-    idx = idx[keep].reshape(n, k)
-    return sims, idx
+from adowner.scoring.search import knn
 
 
 def text_edges(

@@ -189,7 +189,7 @@ def cross_validate(
                 f"{c} averages the last epoch checkpoints, which only --curve keeps",
                 field="--checkpoints",
             )
-    from adowner.evaluation.hybrid import MIN_LOCATION_COVERAGE, location_coverage
+    from adowner.scoring.hybrid import MIN_LOCATION_COVERAGE, location_coverage
 
     has_locations = "location" in df and (
         location_coverage(df["location"].tolist()) >= MIN_LOCATION_COVERAGE

@@ -51,6 +51,7 @@ from torch import Tensor, nn
 
 from adowner.backbones import DEFAULT_BACKBONE, resolve_backbone
 from adowner.errors import InputError
+from adowner.scoring.vectors import mean_pool
 from adowner.text.normalize import StyleNormalizer
 
 ENCODER_CONFIG = "adowner_encoder.json"
@@ -99,8 +100,7 @@ class AuthorshipEncoder(nn.Module):
 
     def _pool(self, states: Tensor, attention_mask: Tensor) -> Tensor:
         """Mean over the real tokens, the optional projection, then the L2 norm (fp32 out)."""
-        mask = attention_mask.unsqueeze(-1).to(states.dtype)
-        pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        pooled = mean_pool(states, attention_mask)
         if self.projection is not None:
             pooled = self.projection(pooled)
         return nn.functional.normalize(pooled.float(), p=2, dim=-1)
@@ -126,7 +126,7 @@ class AuthorshipEncoder(nn.Module):
         batch_size: int = 64,
         normalize_text: bool = True,
         *,
-        show_progress: bool = False,
+        progress: bool = False,
         precision: str = "auto",
     ) -> np.ndarray:
         """Embed texts in batches of similar length; float32 rows in input order.
@@ -154,7 +154,7 @@ class AuthorshipEncoder(nn.Module):
         autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         starts = range(0, len(texts), batch_size)
-        for start in track(starts, "embedding", disable=not show_progress):
+        for start in track(starts, "embedding", disable=not progress):
             idx = order[start : start + batch_size]
             batch = self.tokenize([texts[i] for i in idx], normalize_text=False)
             ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)

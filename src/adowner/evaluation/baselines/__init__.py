@@ -7,28 +7,29 @@ constructors (``zero-shot:PATH`` picks another backbone, see ``adowner.evaluatio
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+
+from adowner.evaluation.scorer import Scorer
 
 
-def _paper_pairwise() -> Any:
+def _paper_pairwise() -> Scorer:
     from adowner.evaluation.baselines.paper_pairwise import PaperPairwise
 
     return PaperPairwise()
 
 
-def _tfidf_char() -> Any:
+def _tfidf_char() -> Scorer:
     from adowner.evaluation.baselines.tfidf_char import TfidfChar
 
     return TfidfChar()
 
 
-def _zero_shot() -> Any:
+def _zero_shot() -> Scorer:
     from adowner.evaluation.baselines.zero_shot import ZeroShot
 
     return ZeroShot()
 
 
-BASELINES: dict[str, Callable[[], Any]] = {
+BASELINES: dict[str, Callable[[], Scorer]] = {
     "paper-pairwise": _paper_pairwise,
     "tfidf-char": _tfidf_char,
     "zero-shot": _zero_shot,

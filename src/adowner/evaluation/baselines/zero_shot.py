@@ -23,21 +23,30 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from adowner.backbones import resolve_backbone
 from adowner.progress import track
+from adowner.scoring.vectors import mean_pool
 
 
 class ZeroShot:
+    """The ``zero-shot`` baseline: an embedder (:class:`adowner.evaluation.scorer.Embedder`)."""
+
     name = "zero-shot"
+    learns = False
+    pairwise: Literal[False] = False
 
     def __init__(self, backbone: str = "minilm", max_length: int = 256, batch_size: int = 32):
         self.backbone, self.max_length, self.batch_size = backbone, max_length, batch_size
         self._model: Any = None
         self._tokenizer: Any = None
+        self.notes: list[str] = []
+
+    def fit(self, train_df: Any, val_df: Any = None) -> None:
+        """Nothing to fit: the backbone is used as it is."""
 
     def _load(self) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -46,7 +55,7 @@ class ZeroShot:
         self._tokenizer = AutoTokenizer.from_pretrained(path)
         self._model = AutoModel.from_pretrained(path, use_safetensors=True).eval()
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
         import torch
 
         if self._model is None:
@@ -57,7 +66,9 @@ class ZeroShot:
         order = np.argsort([-len(t) for t in texts], kind="stable")
         out = None
         with torch.inference_mode():
-            for s in track(range(0, len(texts), self.batch_size), "zero-shot embedding"):
+            for s in track(
+                range(0, len(texts), self.batch_size), "zero-shot embedding", disable=not progress
+            ):
                 idx = order[s : s + self.batch_size]
                 batch = self._tokenizer(
                     [texts[k] for k in idx],
@@ -67,9 +78,8 @@ class ZeroShot:
                     return_tensors="pt",
                 )
                 hidden = self._model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                vec = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                vec = torch.nn.functional.normalize(vec, dim=1).float().numpy()
+                pooled = mean_pool(hidden, batch["attention_mask"])
+                vec = torch.nn.functional.normalize(pooled, dim=1).float().numpy()
                 if out is None:
                     out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
                 out[idx] = vec

@@ -6,11 +6,13 @@ What it computes: a same-owner probability for a pair of ads from three scores,
 feature            meaning
 =================  ==========================================================================
 ``cosine``         cosine of the base model's embeddings (a checkpoint or an exported folder)
-``char``           cosine of character 2-5-gram TF-IDF rows (``tfidf-char``, fitted on train)
-``pairwise``       log-odds of the paper's pairwise classifier (``paper-pairwise``, fitted on
-                   train: Jaccard of word and character n-grams, claimed names, line layout)
+``char``           cosine of character 2-5-gram TF-IDF rows (:mod:`adowner.scoring.tfidf`, the
+                   rows of ``tfidf-char``, fitted on train)
+``pairwise``       log-odds of the paper's pairwise classifier (:mod:`adowner.scoring.pairwise`,
+                   as in ``paper-pairwise``, fitted on train: Jaccard of word and character
+                   n-grams, claimed names, line layout)
 ``cosine_asnorm``  the cosine AS-normalised against a cohort of train ads
-                   (:mod:`adowner.evaluation.scorenorm`: each ad's cosine rescaled by how it
+                   (:mod:`adowner.scoring.asnorm`: each ad's cosine rescaled by how it
                    scores against other owners' ads, so generic "hub" ads stop looking alike)
 ``location_same``  1 when the two ads' ``location`` fields are the same after folding case and
                    punctuation (only where the data has a ``location`` column; see below)
@@ -54,15 +56,21 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from adowner.errors import InputError
-from adowner.evaluation.baselines.paper_pairwise import PairFeatures, PaperPairwise
-from adowner.evaluation.baselines.tfidf_char import TfidfChar, sparse_neighbors
-from adowner.evaluation.pairs import sample_pairs
 from adowner.log import get_logger
+from adowner.scoring import Index, Locations, Ranked, Texts
+from adowner.scoring.asnorm import ASNorm
+from adowner.scoring.linear import Linear
+from adowner.scoring.pairs import sample_pairs
+from adowner.scoring.pairwise import PairFeatures, fit_pairwise
+from adowner.scoring.search import faiss_search, sparse_neighbors
+from adowner.scoring.tfidf import CharTfidf
+from adowner.scoring.thresholds import thresholds_at_fpr
+from adowner.scoring.vectors import l2_normalise
 
 log = get_logger(__name__)
 
@@ -75,11 +83,6 @@ FEATURES_V3 = (*FEATURES, *LOCATION_FEATURES)
 STATE_VERSION = 3  # 1: the first three features; 2: + cosine_asnorm; 3: + location (all loaded)
 KNOWN_STATES = {1: FEATURES_V1, 2: FEATURES, 3: FEATURES_V3}
 MIN_LOCATION_COVERAGE = 0.5  # share of val ads with a location for the location features
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-6, 1 - 1e-6)
-    return np.log(p) - np.log1p(-p)
 
 
 def locations_of(df: Any) -> list[str] | None:
@@ -135,51 +138,22 @@ class LocationSets:
         return same.astype(np.float64), jac.astype(np.float64), known
 
 
-class _Linear:
-    """``sigmoid(((x - mean) / scale) @ coef + intercept)``: a fitted StandardScaler +
-    LogisticRegression, kept as arrays so that it round-trips through JSON."""
+class TextEmbedder(Protocol):
+    """The base model of a hybrid: ``embed(texts)`` gives one float32 row an ad."""
 
-    def __init__(self, mean: Any, scale: Any, coef: Any, intercept: float) -> None:
-        self.mean = np.asarray(mean, dtype=np.float64)
-        self.scale = np.asarray(scale, dtype=np.float64)
-        self.coef = np.asarray(coef, dtype=np.float64)
-        self.intercept = float(intercept)
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, c: float) -> _Linear:
-        from sklearn.linear_model import LogisticRegression
-        from sklearn.preprocessing import StandardScaler
-
-        scaler = StandardScaler().fit(x)
-        clf = LogisticRegression(C=c, max_iter=2000).fit(scaler.transform(x), y)
-        return cls(scaler.mean_, scaler.scale_, clf.coef_[0], clf.intercept_[0])
-
-    def decision(self, x: np.ndarray) -> np.ndarray:
-        z = (np.asarray(x, dtype=np.float64) - self.mean) / self.scale
-        return np.asarray(z @ self.coef + self.intercept, dtype=np.float64)
-
-    def proba(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.decision(x)))
-
-    def state(self) -> dict[str, Any]:
-        return {
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept,
-        }
-
-    @classmethod
-    def from_state(cls, s: dict[str, Any]) -> _Linear:
-        return cls(s["mean"], s["scale"], s["coef"], s["intercept"])
+    def embed(self, texts: list[str]) -> Any: ...
 
 
 class Hybrid:
-    """Fused same-owner scorer over a base embedder (see the module docstring)."""
+    """Fused same-owner scorer over a base embedder (see the module docstring); a pair scorer
+    of ``adowner evaluate`` (:class:`adowner.evaluation.scorer.PairScorer`)."""
+
+    learns = True
+    pairwise: Literal[True] = True
 
     def __init__(
         self,
-        base: Any,
+        base: TextEmbedder,
         *,
         name: str = "hybrid",
         c: float = 1.0,
@@ -188,11 +162,11 @@ class Hybrid:
     ) -> None:
         self.base, self.name, self.c, self.seed = base, name, c, seed
         self.use_location = use_location  # False: the text features only (``hybrid-text:``)
-        self.tfidf = TfidfChar()
+        self.tfidf = CharTfidf()
         self.features_used: tuple[str, ...] = FEATURES
-        self.norm: Any = None  # scorenorm.ASNorm, fitted on train embeddings
-        self.pairwise: _Linear | None = None
-        self.combiner: _Linear | None = None
+        self.norm: ASNorm | None = None  # fitted on train embeddings
+        self.pair_classifier: Linear | None = None  # the ``pairwise`` feature's log-odds
+        self.combiner: Linear | None = None
         self.location_fill = np.zeros(len(LOCATION_FEATURES))  # val means, for unknown locations
         self.notes: list[str] = [
             "hybrid: ranks the union of each query's top-k ads by embedding and by TF-IDF; "
@@ -207,19 +181,12 @@ class Hybrid:
             raise InputError(
                 "the hybrid scorer fits its combiner on a validation split: none given"
             )
-        from adowner.evaluation.scorenorm import ASNorm
-
-        if callable(getattr(self.base, "fit", None)):  # a learning baseline as the base
-            self.base.fit(train_df)
         train_texts = train_df["text"].astype(str).tolist()
         self.norm = ASNorm.from_texts(self.base.embed, train_texts, seed=self.seed)
         self._cache.clear()
-        pp = PaperPairwise(seed=self.seed)
-        pp.fit(train_df)  # also fits pp.tfidf on the train texts
-        self.tfidf = pp.tfidf
-        steps = pp.clf.named_steps
-        scaler, clf = steps["standardscaler"], steps["logisticregression"]
-        self.pairwise = _Linear(scaler.mean_, scaler.scale_, clf.coef_[0], clf.intercept_[0])
+        self.pair_classifier = fit_pairwise(train_df, seed=self.seed)
+        self.tfidf = CharTfidf()
+        self.tfidf.fit_texts(train_texts)
 
         texts = val_df["text"].astype(str).tolist()
         locations = locations_of(val_df)
@@ -250,7 +217,7 @@ class Hybrid:
                 [same[known].mean(), jac[known].mean()] if known.any() else [0.0, 0.0]
             )
         x = self.features(texts, i, j, locations=locations)
-        self.combiner = _Linear.fit(x, y, self.c)
+        self.combiner = Linear.fit(x, y, self.c)
         log.info(
             "hybrid: combiner fitted on %d val pairs (%d same-owner); weights %s",
             len(y),
@@ -277,8 +244,6 @@ class Hybrid:
         """
         from sklearn.metrics import roc_auc_score
 
-        from adowner.evaluation.metrics import thresholds_at_fpr
-
         texts = val_df["text"].astype(str).tolist()
         owners = val_df["owner"].astype(str).to_numpy()
         dups = val_df["dup_group"].astype(str).to_numpy() if "dup_group" in val_df else None
@@ -295,7 +260,7 @@ class Hybrid:
             test, train = held & (fi == k), (fi != k) & (fj != k)
             if not y[test].any() or y[train].sum() < 2 or (y[train] == 0).sum() < 2:
                 continue
-            scores[test] = _Linear.fit(x[train], y[train], self.c).proba(x[test])
+            scores[test] = Linear.fit(x[train], y[train], self.c).proba(x[test])
         ok = ~np.isnan(scores)
         ys, ss = y[ok], scores[ok]
         n_pos, n_neg = int(ys.sum()), int((ys == 0).sum())
@@ -339,15 +304,14 @@ class Hybrid:
     def _from_embeddings(
         self, texts: list[str], embeddings: np.ndarray, locations: Any = None
     ) -> dict[str, Any]:
-        emb = np.asarray(embeddings, dtype=np.float32)
-        emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        emb = l2_normalise(embeddings)
         stats = self.norm.stats(emb) if self.norm is not None else None
         if locations is not None and len(locations) != len(texts):
             raise InputError(f"{len(locations)} locations for {len(texts)} ads", field="location")
         return {
             "emb": emb,
             "stats": stats,
-            "tfidf": self.tfidf.embed(texts),
+            "tfidf": self.tfidf.transform(texts),
             "pairs": PairFeatures(texts),
             "loc": LocationSets(locations)
             if locations is not None and self.uses_locations
@@ -387,9 +351,7 @@ class Hybrid:
         prepared: dict[str, Any] | None = None,
     ) -> np.ndarray:
         """The ``(len(i), n_features)`` matrix of the features used, for pairs ``(i, j)``."""
-        from adowner.evaluation.scorenorm import ASNorm
-
-        if self.pairwise is None:
+        if self.pair_classifier is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
         p = prepared if prepared is not None else self._prepared(texts, locations)
         i, j = np.asarray(i, dtype=np.int64), np.asarray(j, dtype=np.int64)
@@ -400,7 +362,7 @@ class Hybrid:
             out[s : s + chunk, 0] = np.einsum("ij,ij->i", p["emb"][a], p["emb"][b])
             x = p["tfidf"]
             out[s : s + chunk, 1] = np.asarray(x[a].multiply(x[b]).sum(axis=1)).ravel()
-            out[s : s + chunk, 2] = self.pairwise.decision(p["pairs"](a, b))
+            out[s : s + chunk, 2] = self.pair_classifier.decision(p["pairs"](a, b))
             if len(self.features_used) > 3:
                 mu, sd = p["stats"]
                 out[s : s + chunk, 3] = ASNorm.normalise(
@@ -416,7 +378,7 @@ class Hybrid:
         return out
 
     def score_pairs(
-        self, texts: list[str], i: np.ndarray, j: np.ndarray, *, locations: Any = None
+        self, texts: Texts, i: Index, j: Index, *, locations: Locations = None
     ) -> np.ndarray:
         """P(same owner) for each pair ``(i[k], j[k])`` of ``texts`` (``locations``: the ads'
         location fields, where the combiner uses them)."""
@@ -425,18 +387,10 @@ class Hybrid:
         return self.combiner.proba(self.features(texts, i, j, locations=locations))
 
     def neighbors(
-        self,
-        texts: list[str],
-        queries: np.ndarray,
-        k: int,
-        *,
-        return_scores: bool = False,
-        locations: Any = None,
-    ) -> Any:
+        self, texts: Texts, queries: Index, k: int, *, locations: Locations = None
+    ) -> Ranked:
         """Each query's candidates (top-``k`` by embedding ∪ top-``k`` by TF-IDF), ranked by the
         fused probability; ``-1`` pads rows with fewer candidates. The query itself is first."""
-        from adowner.evaluation.metrics import faiss_search
-
         p = self._prepared(texts, locations)
         queries = np.asarray(queries, dtype=np.int64)
         depth = max(1, min(k, len(texts)))
@@ -456,28 +410,19 @@ class Hybrid:
         ranked = np.take_along_axis(cand, order, axis=1)
         ranked_scores = np.take_along_axis(score, order, axis=1)
         ranked[ranked_scores == -math.inf] = -1
-        return (ranked, ranked_scores) if return_scores else ranked
+        return ranked, ranked_scores
 
     # ------------------------------------------------------------------ persistence
     def state(self) -> dict[str, Any]:
         """Everything fitted, as JSON-able values (no pickles)."""
-        if self.combiner is None or self.pairwise is None:
+        if self.combiner is None or self.pair_classifier is None:
             raise RuntimeError("the hybrid scorer must be fitted first")
-        vec = self.tfidf.vectorizer
-        terms = sorted(vec.vocabulary_, key=vec.vocabulary_.__getitem__)
         version = next(v for v, f in KNOWN_STATES.items() if f == self.features_used)
         state: dict[str, Any] = {
             "version": version,
             "features": list(self.features_used),
-            "tfidf": {
-                "analyzer": vec.analyzer,
-                "ngram_range": list(vec.ngram_range),
-                "lowercase": vec.lowercase,
-                "sublinear_tf": vec.sublinear_tf,
-                "terms": terms,
-                "idf": [float(v) for v in vec.idf_],
-            },
-            "pairwise": self.pairwise.state(),
+            "tfidf": self.tfidf.state(),
+            "pairwise": self.pair_classifier.state(),
             "combiner": self.combiner.state(),
         }
         if self.norm is not None and len(self.features_used) > 3:
@@ -487,12 +432,10 @@ class Hybrid:
         return state
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], base: Any, *, name: str = "hybrid") -> Hybrid:
+    def from_state(
+        cls, state: dict[str, Any], base: TextEmbedder, *, name: str = "hybrid"
+    ) -> Hybrid:
         """Rebuild a fitted scorer from :meth:`state` over ``base`` (which must embed alike)."""
-        from sklearn.feature_extraction.text import TfidfVectorizer
-
-        from adowner.evaluation.scorenorm import ASNorm
-
         version = state.get("version")
         if version not in KNOWN_STATES or list(state.get("features", [])) != list(
             KNOWN_STATES[version]
@@ -512,17 +455,7 @@ class Hybrid:
                     f"hybrid state 'location.fill' must be {len(LOCATION_FEATURES)} numbers"
                 )
             h.location_fill = fill
-        t = state["tfidf"]
-        vec = TfidfVectorizer(
-            analyzer=t["analyzer"],
-            ngram_range=tuple(t["ngram_range"]),
-            lowercase=t["lowercase"],
-            sublinear_tf=t["sublinear_tf"],
-            vocabulary={term: n for n, term in enumerate(t["terms"])},
-            dtype=np.float32,
-        )
-        vec.idf_ = np.asarray(t["idf"], dtype=np.float64)
-        h.tfidf.vectorizer, h.tfidf.fitted = vec, True
-        h.pairwise = _Linear.from_state(state["pairwise"])
-        h.combiner = _Linear.from_state(state["combiner"])
+        h.tfidf = CharTfidf.from_state(state["tfidf"])
+        h.pair_classifier = Linear.from_state(state["pairwise"])
+        h.combiner = Linear.from_state(state["combiner"])
         return h
