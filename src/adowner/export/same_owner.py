@@ -111,8 +111,11 @@ class SameOwnerScorer:
             return out
         return np.einsum("ij,ij->i", emb[i], emb[j])
 
-    def prime(self, texts: Sequence[str], emb: np.ndarray, locations: Sequence[str]) -> None:
-        """Prepare to score many pairs of one set of ads (the hybrid's features, once)."""
+    def prime(
+        self, texts: Sequence[str], emb: np.ndarray, locations: Sequence[str] | None = None
+    ) -> None:
+        """Prepare to score many pairs of one set of ads (the hybrid's features, once); pass
+        :meth:`score_pairs` the same ``texts`` and ``locations``."""
         if self.hybrid is not None:
             self.hybrid.prime(texts, emb, locations)
 
