@@ -231,11 +231,12 @@ def quality(args: argparse.Namespace) -> None:
     from adowner.chain.ingest import ingest
     from adowner.chain.match import read_address_list
     from adowner.export.calibrate import calibrate
+    from adowner.export.folder import ModelFolder
+    from adowner.export.same_owner import choose_kind
     from adowner.link.pipeline import (
-        calibrated_threshold,
         embed_ads,
-        hybrid_threshold,
         match_payments,
+        model_threshold,
         read_ads,
         run_link,
     )
@@ -278,19 +279,18 @@ def quality(args: argparse.Namespace) -> None:
     none = {c: [[] for _ in range(len(ads))] for c in ("phones", "emails", "handles")}
     no_ids = ads.assign(**none)
     texts = ads["text"].fillna("").astype(str).tolist()
-    hybrid = None
-    if args.text_score != "cosine" and (Path(args.model) / "hybrid.json").is_file():
+    folder = ModelFolder.read(args.model)
+    kind = choose_kind(folder, args.text_score)  # raises for hybrid without hybrid.json
+    rescore, hybrid = None, None
+    if kind == "hybrid":
         import adowner
 
-        hybrid = adowner.load(args.model).hybrid  # cosine + char n-grams + pairwise features
-        hybrid.prime(texts, emb)
-    elif args.text_score == "hybrid":
-        raise SystemExit(f"{args.model} has no hybrid.json (export with --hybrid)")
-    rescore = (lambda i, j: hybrid.score_pairs(texts, i, j)) if hybrid is not None else None
-    if hybrid is not None:
-        thr = hybrid_threshold(args.model, args.fpr)
-    else:
-        thr = calibrated_threshold(args.model, args.fpr)
+        # cosine + char n-grams + pairwise features
+        scorer = adowner.load(args.model).same_owner_scorer(kind)
+        scorer.prime(texts, emb)
+        hybrid = scorer.hybrid
+        rescore = lambda i, j: scorer.score_pairs(texts, i, j)  # noqa: E731
+    thr = model_threshold(folder, kind, args.fpr)
     m = matches[True, args.change]
     table = []
 

@@ -36,13 +36,10 @@ def check(model: str, split: str, pairs: str) -> list[dict[str, float | str]]:
     texts = df["text"].astype(str).tolist()
     z = np.load(pairs)
     i, j, y = z["i"], z["j"], z["y"].astype(bool)
-    if enc.hybrid is not None:
-        scores = enc.hybrid.score_pairs(texts, i, j, locations=locations_of(df))
-        thresholds, kind = enc.hybrid_thresholds, "hybrid"
-    else:
-        emb = enc.embed(texts)
-        scores = np.einsum("ij,ij->i", emb[i], emb[j])
-        thresholds, kind = enc.thresholds, "cosine"
+    scorer = enc.scorer  # the folder's same-owner score: its hybrid where it has one
+    emb = None if scorer.kind == "hybrid" else enc.embed(texts)
+    scores = scorer.score_pairs(texts, i, j, locations=locations_of(df), emb=emb)
+    thresholds, kind = scorer.thresholds, scorer.kind
     rows: list[dict[str, float | str]] = []
     for fpr, t in sorted(thresholds.items(), reverse=True):
         hit = scores >= t

@@ -48,88 +48,26 @@ from typing import Any
 import numpy as np
 
 from adowner.errors import AdownerError, InputError
+from adowner.export.folder import (  # noqa: F401 - re-exported: the names callers import
+    CONFIG_NAME,
+    DEFAULT_FPR,
+    DENSE_DIR,
+    HYBRID_NAME,
+    ONNX_FUSED_NAME,
+    ONNX_NAME,
+    ModelFolder,
+    Thresholds,
+    read_config,
+)
+from adowner.export.folder import first_line as _first_line
+from adowner.export.same_owner import SameOwnerScorer
 from adowner.hardware import PRECISIONS, native_bf16_cpu, resolve_precision  # noqa: F401
 from adowner.scoring.vectors import mean_pool
 
-CONFIG_NAME = "adowner.json"
-ONNX_NAME = "model.onnx"
-ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BERT operators
-HYBRID_NAME = "hybrid.json"  # optional: the hybrid same-owner score (adowner export --hybrid)
-DENSE_DIR = "2_Dense"
-DEFAULT_FPR = 0.01
+# the folder's file names and the default FPR live with its reader (adowner.export.folder)
 # (token budget, max ads) of a batch per backend, measured on Agora ads (docs/BENCHMARKS.md):
 # ONNX Runtime is fastest with small batches, one per core; PyTorch with wide ones on all cores.
 BATCHING = {"onnx": (512, 8), "torch": (4096, 64)}
-
-
-def _read_json(path: Path) -> Any:
-    """A JSON file of the model folder; ``InputError`` naming it when it is not JSON text."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", path=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON ({exc.msg}, line {exc.lineno})", path=str(path)) from exc
-    except RecursionError:
-        raise InputError("invalid JSON (nested too deeply)", path=str(path)) from None
-
-
-def _whole(cfg: dict[str, Any], key: str, path: Path, lo: int, hi: int, default: Any = None) -> int:
-    value = cfg.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise InputError(
-            f"must be an integer in {lo}..{hi}, got {value!r}", path=str(path), field=key
-        )
-    return value
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
-
-
-def read_thresholds(entries: Any, path: Path, key: str) -> dict[float, float]:
-    """``{fpr: threshold}`` from a list of ``{"fpr", "threshold", ...}``; ``InputError`` if not."""
-    if entries is None:
-        return {}
-    out: dict[float, float] = {}
-    if not isinstance(entries, list):
-        raise InputError("must be a list of {fpr, threshold}", path=str(path), field=key)
-    for t in entries:
-        fpr: Any = t.get("fpr") if isinstance(t, dict) else None
-        thr: Any = t.get("threshold") if isinstance(t, dict) else None
-        if not (_number(fpr) and _number(thr) and 0.0 < fpr < 1.0 and np.isfinite(thr)):
-            raise InputError(
-                f"entry {t!r:.80} is not {{fpr in (0, 1), threshold: finite number}}",
-                path=str(path),
-                field=key,
-            )
-        out[float(fpr)] = float(thr)
-    return out
-
-
-def read_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read ``adowner.json`` of an exported folder, with a clear error when it is not one."""
-    path = Path(folder) / CONFIG_NAME
-    if not path.is_file():
-        raise InputError(
-            f"not an adowner model folder (no {CONFIG_NAME}); export one with `adowner export`",
-            path=str(folder),
-        )
-    cfg = _read_json(path)
-    if not isinstance(cfg, dict):
-        raise InputError(f"must hold a JSON object, not {type(cfg).__name__}", path=str(path))
-    for key in ("embedding_dim", "max_length"):
-        if key not in cfg:
-            raise InputError("missing key", path=str(path), field=key)
-    _whole(cfg, "embedding_dim", path, 1, 65_536)
-    _whole(cfg, "max_length", path, 1, 1_000_000)
-    _whole(cfg, "pad_token_id", path, 0, 2**31 - 1, default=0)
-    if cfg.get("model_id") is not None and not isinstance(cfg["model_id"], str):
-        raise InputError("must be a string", path=str(path), field="model_id")
-    if cfg.get("normalization") is not None and not isinstance(cfg["normalization"], dict):
-        raise InputError("must be an object of settings", path=str(path), field="normalization")
-    read_thresholds(cfg.get("thresholds"), path, "thresholds")
-    return cfg
 
 
 def build_normalizer(settings: dict[str, Any] | None) -> Callable[[Sequence[str]], list[str]]:
@@ -253,7 +191,7 @@ class Encoder:
 
     def __init__(
         self,
-        folder: str | os.PathLike[str],
+        folder: str | os.PathLike[str] | ModelFolder,
         *,
         backend: str = "auto",
         threads: int | None = None,
@@ -265,17 +203,18 @@ class Encoder:
     ) -> None:
         from tokenizers import Tokenizer
 
-        self.folder = Path(folder)
-        self.config = read_config(self.folder)
-        self.model_id: str = self.config.get("model_id") or self.folder.name
-        self.dimension = int(self.config["embedding_dim"])
-        self.max_length = int(self.config["max_length"])
-        config_path = self.folder / CONFIG_NAME
-        self.thresholds = read_thresholds(self.config.get("thresholds"), config_path, "thresholds")
+        model = folder if isinstance(folder, ModelFolder) else ModelFolder.read(folder)
+        self.model_folder = model
+        self.folder = model.path
+        self.config = model.config
+        self.model_id: str = model.model_id
+        self.dimension = model.embedding_dim
+        self.max_length = model.max_length
+        self.thresholds: Thresholds = model.thresholds
         try:
-            self._normalize = build_normalizer(self.config.get("normalization"))
+            self._normalize = build_normalizer(model.normalization)
         except InputError as exc:
-            raise InputError(str(exc), path=str(config_path)) from None
+            raise InputError(str(exc), path=str(model.config_path)) from None
 
         tok_path = self.folder / "tokenizer.json"
         if not tok_path.is_file():
@@ -288,10 +227,10 @@ class Encoder:
             raise InputError(
                 f"not a readable tokenizer ({_first_line(exc)})", path=str(tok_path)
             ) from None
-        self.pad_id = int(self.config.get("pad_token_id", 0))
+        self.pad_id = model.pad_token_id
 
         threads = threads or int(os.environ.get("ADOWNER_THREADS", 0)) or (os.cpu_count() or 1)
-        onnx_path = self.folder / ONNX_NAME
+        onnx_path = model.onnx_file or self.folder / ONNX_NAME
         if not (device == "cpu" or device.startswith("cuda")):
             raise AdownerError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
         if backend == "auto":
@@ -311,11 +250,10 @@ class Encoder:
         if backend == "onnx":
             if not onnx_path.is_file():
                 raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
-            fused = self.folder / ONNX_FUSED_NAME
             # One single-threaded ONNX Runtime stream per core, each on its own batches, beats
             # one stream with every core on the same batch (figures in docs/BENCHMARKS.md).
             self.workers = max(1, min(workers or threads, threads))
-            net_path = fused if fused.is_file() else onnx_path
+            net_path = model.fused_onnx_file or onnx_path
             self.net_file = net_path.name
             try:
                 self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
@@ -344,10 +282,12 @@ class Encoder:
         self.token_budget = token_budget or default_budget
         self.max_batch = max_batch or default_batch
         self._pool: ThreadPoolExecutor | None = None
-        self.hybrid: Any = None
-        self.hybrid_thresholds: dict[float, float] = {}
-        if (self.folder / HYBRID_NAME).is_file():
-            self._load_hybrid(self.folder / HYBRID_NAME)
+        # the folder's same-owner score (the hybrid where it has hybrid.json, else the cosine)
+        self.scorer = SameOwnerScorer(model, self)
+        self.hybrid: Any = self.scorer.hybrid
+        self.hybrid_thresholds: Thresholds = (
+            model.hybrid_thresholds if self.hybrid is not None else Thresholds({})
+        )
         self._self_check()
 
     _PROBE = ("HOT New girl!!!! 💋💋💋💋 sooooo\nCall now 202-555-0143", "call me, sweet ads")
@@ -384,24 +324,6 @@ class Encoder:
                 ) from None
             if np.shape(score) != (1,) or not np.isfinite(score).all():
                 raise InputError(f"the hybrid score gives {score!r:.60}", path=str(path))
-
-    def _load_hybrid(self, path: Path) -> None:
-        """The hybrid score of ``hybrid.json`` (needs scikit-learn; loaded only when present)."""
-        from adowner.scoring.hybrid import Hybrid
-
-        state = _read_json(path)
-        if not isinstance(state, dict):
-            raise InputError(f"must hold a JSON object, not {type(state).__name__}", path=str(path))
-        self.hybrid_thresholds = read_thresholds(state.get("thresholds"), path, "thresholds")
-        try:
-            self.hybrid = Hybrid.from_state(state, self, name=f"hybrid:{self.model_id}")
-        except InputError as exc:
-            raise InputError(str(exc), path=str(path)) from None
-        except Exception as exc:  # a missing key or a value of the wrong shape
-            raise InputError(
-                f"not a hybrid state this version reads ({type(exc).__name__}: {_first_line(exc)})",
-                path=str(path),
-            ) from None
 
     # ------------------------------------------------------------------ embedding
     def normalize(self, texts: Sequence[str]) -> list[str]:
@@ -488,48 +410,28 @@ class Encoder:
     # ------------------------------------------------------------------ decisions
     def threshold(self, fpr: float = DEFAULT_FPR) -> float:
         """The cosine threshold calibrated for false-positive rate ``fpr``."""
-        if not self.thresholds:
-            raise AdownerError(
-                f"{self.folder}: no calibrated threshold in {CONFIG_NAME}; export with --data PREPARED_DIR"
-            )
-        for key, value in self.thresholds.items():
-            if abs(key - fpr) < 1e-12:
-                return value
-        known = ", ".join(f"{k:g}" for k in sorted(self.thresholds))
-        raise AdownerError(f"no threshold calibrated for FPR {fpr:g} (have: {known})")
+        return self.thresholds.at(fpr)
 
     @property
     def score_kind(self) -> str:
         """``"hybrid"`` when the folder has ``hybrid.json`` (then :meth:`same_owner` gives its
         probability), else ``"cosine"``."""
-        return "hybrid" if self.hybrid is not None else "cosine"
+        return self.scorer.kind
 
-    def same_owner(
-        self,
-        a: str,
-        b: str,
-        *,
-        fpr: float = DEFAULT_FPR,
-        location_a: str | None = None,
-        location_b: str | None = None,
-    ) -> tuple[float, bool]:
-        """Same-owner score of two raw ads and whether it clears the threshold at ``fpr``.
+    def same_owner_scorer(self, kind: str = "auto") -> SameOwnerScorer:
+        """The :class:`SameOwnerScorer` of ``kind`` (``"auto"``, ``"cosine"``, ``"hybrid"``)
+        over this encoder; the default one is :attr:`scorer`."""
+        return self.scorer.with_kind(kind)
+
+    def same_owner(self, a: str, b: str, **options: Any) -> tuple[float, bool]:
+        """Same-owner score of two raw ads and whether it clears the threshold at ``fpr``
+        (``fpr=``, ``location_a=``, ``location_b=``: see :meth:`SameOwnerScorer.same_owner`).
 
         The score is the hybrid probability when the folder has ``hybrid.json``
-        (:attr:`score_kind`), else the cosine of the two embeddings. ``location_a`` and
-        ``location_b`` (where each ad runs) are used by a hybrid fitted with locations and
-        ignored otherwise; without them the pair scores as "location unknown".
+        (:attr:`score_kind`), else the cosine of the two embeddings. A hybrid fitted with
+        locations uses where each ad runs; without them the pair scores as "location unknown".
         """
-        if self.hybrid is not None:
-            threshold = _lookup(self.hybrid_thresholds, fpr, self.folder / HYBRID_NAME)
-            locations = [location_a or "", location_b or ""]
-            pair = np.array([0]), np.array([1])
-            score = float(self.hybrid.score_pairs([a, b], *pair, locations=locations)[0])
-            return score, score >= threshold
-        threshold = self.threshold(fpr)
-        emb = self.embed([a, b])
-        score = float(np.dot(emb[0], emb[1]))
-        return score, score >= threshold
+        return self.scorer.same_owner(a, b, **options)
 
     def __repr__(self) -> str:
         return (
@@ -538,22 +440,8 @@ class Encoder:
         )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    line = text.splitlines()[0] if text else type(exc).__name__
-    return line if len(line) <= 200 else line[:200] + "..."
-
-
-def _lookup(thresholds: dict[float, float], fpr: float, where: Path) -> float:
-    for key, value in thresholds.items():
-        if abs(key - fpr) < 1e-12:
-            return value
-    known = ", ".join(f"{k:g}" for k in sorted(thresholds)) or "none"
-    raise AdownerError(f"{where}: no threshold calibrated for FPR {fpr:g} (have: {known})")
-
-
 def load(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | ModelFolder,
     *,
     backend: str = "auto",
     threads: int | None = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ import pandas as pd
 
 from adowner._io import atomic_open, write_json, write_parquet
 from adowner.errors import InputError
+from adowner.export.folder import ModelFolder, ThresholdError
+from adowner.export.same_owner import choose_kind
 from adowner.link.groups import connected_groups, guarded_groups
 from adowner.link.identifier_edges import identifier_edges
 from adowner.link.indicators import owner_indicators
@@ -79,50 +82,26 @@ def read_ads(path: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     return loaded.frame.reset_index(drop=True), loaded.quarantine
 
 
+def model_threshold(model: ModelFolder, kind: str, fpr: float) -> float:
+    """The threshold of the folder's ``kind`` score (``"cosine"``/``"hybrid"``) at ``fpr``."""
+    try:
+        return model.thresholds_for(kind).at(fpr)
+    except ThresholdError as exc:
+        raise InputError(
+            f"{exc.reason} (pass --threshold, or re-export)",
+            path=str(exc.where or model.config_path),
+            field="thresholds",
+        ) from None
+
+
 def calibrated_threshold(model_dir: str | Path, fpr: float) -> float:
     """The cosine threshold at ``fpr`` from the model folder's ``adowner.json``."""
-    path = Path(model_dir) / "adowner.json"
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the model's calibration ({exc})", path=str(path)) from exc
-    table = meta.get("thresholds") or meta.get("calibration", {}).get("thresholds") or {}
-    if isinstance(table, dict):
-        for key, value in table.items():
-            try:
-                key_fpr = float(
-                    str(key).removeprefix("fpr@").removeprefix("fpr_").removeprefix("fpr=")
-                )
-            except ValueError:
-                continue
-            if abs(key_fpr - fpr) < 1e-12:
-                return float(value["threshold"] if isinstance(value, dict) else value)
-    elif isinstance(table, list):
-        for item in table:
-            if abs(float(item.get("fpr", -1)) - fpr) < 1e-12:
-                return float(item["threshold"])
-    raise InputError(
-        f"no calibrated threshold at FPR {fpr:g} (pass --threshold, or re-export)",
-        path=str(path),
-        field="thresholds",
-    )
+    return model_threshold(ModelFolder.read(model_dir), "cosine", fpr)
 
 
 def hybrid_threshold(model_dir: str | Path, fpr: float) -> float:
     """The hybrid probability threshold at ``fpr`` from the folder's ``hybrid.json``."""
-    path = Path(model_dir) / "hybrid.json"
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the hybrid score ({exc})", path=str(path)) from exc
-    for item in state.get("thresholds") or []:
-        if abs(float(item.get("fpr", -1)) - fpr) < 1e-12:
-            return float(item["threshold"])
-    raise InputError(
-        f"no hybrid threshold at FPR {fpr:g} (pass --threshold, or re-export)",
-        path=str(path),
-        field="thresholds",
-    )
+    return model_threshold(ModelFolder.read(model_dir), "hybrid", fpr)
 
 
 def embedding_cache_key(model_dir: str | Path, texts: list[str]) -> str:
@@ -150,17 +129,30 @@ def write_embedding_cache(cache: Path, emb: np.ndarray, key: str, model_dir: str
     write_json({"key": key, "n": len(emb), "model": str(model_dir)}, cache.with_suffix(".json"))
 
 
-def embed_ads(model_dir: str | Path, texts: list[str], cache: Path | None = None) -> np.ndarray:
-    """Embed with the exported model's fast path; reuse ``cache`` when model and texts match."""
+def embed_ads(
+    model_dir: str | Path,
+    texts: list[str],
+    cache: Path | None = None,
+    *,
+    encoder: Callable[[], Any] | None = None,
+) -> np.ndarray:
+    """Embed with the exported model's fast path; reuse ``cache`` when model and texts match.
+
+    ``encoder()``, when given, returns the loaded folder (so that a caller that needs it anyway
+    loads it once); by default :func:`adowner.load` loads it, only when the cache misses.
+    """
     digest = embedding_cache_key(model_dir, texts)
     if cache is not None and cache.with_suffix(".json").exists() and cache.exists():
         meta = json.loads(cache.with_suffix(".json").read_text(encoding="utf-8"))
         if meta.get("key") == digest:
             log.info("reusing embeddings from %s", cache)
             return np.load(cache)
-    import adowner
+    if encoder is None:
+        import adowner
 
-    model = adowner.load(str(model_dir))
+        model = adowner.load(str(model_dir))
+    else:
+        model = encoder()
     emb = np.asarray(model.embed(texts), dtype=np.float32)
     if cache is not None:
         write_embedding_cache(cache, emb, digest, model_dir)
@@ -478,18 +470,11 @@ def link_command(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    has_hybrid = (Path(model) / "hybrid.json").is_file()
-    if text_score not in ("auto", "cosine", "hybrid"):
-        raise InputError(f"unknown text score {text_score!r}", field="--text-score")
-    if text_score == "hybrid" and not has_hybrid:
-        raise InputError(
-            "no hybrid.json in the model folder (export with --hybrid)",
-            path=str(model),
-            field="--text-score",
-        )
-    use_hybrid = has_hybrid and text_score != "cosine"
+    folder = ModelFolder.read(model)  # adowner.json only: the network loads once, below
+    kind = choose_kind(folder, text_score)
+    use_hybrid = kind == "hybrid"
     if threshold is None:
-        threshold = hybrid_threshold(model, fpr) if use_hybrid else calibrated_threshold(model, fpr)
+        threshold = model_threshold(folder, kind, fpr)
     frame, quarantine = read_ads(ads)
     if frame.empty:
         raise InputError("no usable ads (all rows quarantined)", path=str(ads))
@@ -505,18 +490,26 @@ def link_command(
         )
     log.info("embedding %d ads with %s", len(frame), model)
     t0 = time.perf_counter()
-    emb = embed_ads(model, frame["text"].fillna("").astype(str).tolist(), out / "embeddings.npy")
+    loaded: list[Any] = []  # the folder, loaded at most once (one ONNX session)
+
+    def encoder() -> Any:
+        if not loaded:
+            from adowner.export.inference import load
+
+            loaded.append(load(folder))
+        return loaded[0]
+
+    texts = frame["text"].fillna("").astype(str).tolist()
+    emb = embed_ads(model, texts, out / "embeddings.npy", encoder=encoder)
     t_embed = time.perf_counter() - t0
     rescore = None
     if use_hybrid:
-        import adowner
         from adowner.scoring.hybrid import locations_of
 
-        texts = frame["text"].fillna("").astype(str).tolist()
         locations = locations_of(frame)
-        hybrid = adowner.load(str(model)).hybrid
-        hybrid.prime(texts, emb, locations)
-        rescore = lambda i, j: hybrid.score_pairs(texts, i, j, locations=locations)  # noqa: E731
+        scorer = encoder().same_owner_scorer(kind)
+        scorer.prime(texts, emb, locations)
+        rescore = lambda i, j: scorer.score_pairs(texts, i, j, locations=locations)  # noqa: E731
     result = run_link(
         frame,
         emb,

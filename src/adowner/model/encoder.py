@@ -31,6 +31,13 @@ Saved folder layout (``save_pretrained``; safetensors only, nothing is pickled):
 keys ``linear.weight``/``linear.bias``, which is the file layout of sentence-transformers' ``Dense``
 module with an identity activation.
 
+The layout is written here, not by ``SentenceTransformer(modules=[...]).save``: from
+sentence-transformers 5.4 that save records its own new module paths
+(``sentence_transformers.base.modules.transformer.Transformer``, ...) and pooling keys
+(``embedding_dimension``, ``pooling_mode``), which the 3.0-5.3 releases this package supports
+cannot load; the ``sentence_transformers.models.*`` names written here load in all of them
+(6.3 included, ``tests/test_model_encoder.py``).
+
 Example::
 
     enc = AuthorshipEncoder("minilm", projection_dim=None)

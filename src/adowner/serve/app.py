@@ -38,6 +38,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictStr
 from starlette.concurrency import run_in_threadpool
 
+from adowner.export.folder import ThresholdError
 from adowner.log import get_logger
 
 log = get_logger(__name__)
@@ -122,6 +123,7 @@ def create_app(
         redoc_url=None,
     )
     run_model = _Batcher(encoder.embed, batch_texts)
+    scorer = encoder.scorer  # the folder's one same-owner score (adowner.export.same_owner)
 
     def check_texts(texts: list[str]) -> None:
         if len(texts) > max_texts:
@@ -185,10 +187,11 @@ def create_app(
             "thresholds": [
                 {"fpr": f, "threshold": t} for f, t in sorted(encoder.thresholds.items())
             ],
-            "same_owner_score": "hybrid" if getattr(encoder, "hybrid", None) else "cosine",
+            "same_owner_score": scorer.kind,
             "hybrid_thresholds": [
                 {"fpr": f, "threshold": t}
-                for f, t in sorted((getattr(encoder, "hybrid_thresholds", None) or {}).items())
+                for f, t in sorted(scorer.thresholds.items())
+                if scorer.kind == "hybrid"
             ],
             "limits": {"max_texts": max_texts, "max_chars": max_chars},
         }
@@ -207,32 +210,27 @@ def create_app(
     async def same_owner(req: SameOwnerRequest) -> dict[str, Any]:
         check_texts([req.a, req.b])
         fpr = default_fpr if req.fpr is None else req.fpr
-        hybrid = getattr(encoder, "hybrid", None)
-        thresholds = encoder.hybrid_thresholds if hybrid is not None else encoder.thresholds
-        if not thresholds:
+        if not scorer.thresholds:
             raise _Reject(409, "this model has no calibrated threshold (export it with --data)")
-        match = [f for f in thresholds if abs(f - fpr) < 1e-12]
-        if not match:
-            known = ", ".join(f"{f:g}" for f in sorted(thresholds))
-            raise _Reject(422, f"no threshold calibrated for fpr {fpr:g} (have: {known})")
-        threshold = thresholds[match[0]]
+        try:
+            threshold = scorer.threshold(fpr)
+        except ThresholdError as exc:
+            raise _Reject(422, exc.reason) from None
         emb = await run_model([req.a, req.b])
-        if hybrid is not None:  # cosine + char n-grams + pairwise features (hybrid.json)
-            pair = np.array([0]), np.array([1])
-            locations = [req.location_a or "", req.location_b or ""]
-            scored = await run_in_threadpool(
-                partial(hybrid.score_embedded, locations=locations), [req.a, req.b], emb, *pair
-            )
-            score = float(scored[0])
-        else:
-            score = float(emb[0] @ emb[1])
+        pair = np.array([0]), np.array([1])
+        locations = [req.location_a or "", req.location_b or ""]
+        # the hybrid (cosine + char n-grams + pairwise features, hybrid.json) or the cosine
+        scored = await run_in_threadpool(
+            partial(scorer.score_embedded, locations=locations), [req.a, req.b], emb, *pair
+        )
+        score = float(scored[0])
         return {
             "model": encoder.model_id,
             "score": score,
-            "score_kind": "hybrid" if hybrid is not None else "cosine",
+            "score_kind": scorer.kind,
             "decision": score >= threshold,
             "threshold": threshold,
-            "fpr": match[0],
+            "fpr": scorer.thresholds.fpr_at(fpr),
         }
 
     return app
