@@ -44,6 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adowner.defaults import LINK
+
 # Exact search costs n^2 d flops: 100k ads took 35 min on the shared 2-core machine
 # (docs/BENCHMARKS.md); past this many ads HNSW (approximate, near-linear) is used.
 HNSW_ABOVE = 50_000
@@ -88,10 +90,10 @@ def knn(
 def text_edges(
     emb: np.ndarray,
     threshold: float,
-    k: int = 20,
+    k: int = LINK.k,
     *,
     mutual: bool = True,
-    index: str = "auto",
+    index: str = LINK.index,
     rescore: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Edges ``i < j`` with ``score >= threshold`` among each ad's ``k`` nearest neighbours.
