@@ -231,12 +231,12 @@ def quality(args: argparse.Namespace) -> None:
     from adowner.chain.ingest import ingest
     from adowner.chain.match import read_address_list
     from adowner.export.calibrate import calibrate
+    from adowner.io.ads import read_ads
     from adowner.link.pipeline import (
         calibrated_threshold,
         embed_ads,
         hybrid_threshold,
         match_payments,
-        read_ads,
         run_link,
     )
 
