@@ -84,18 +84,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--clusters", type=Path, help="clusters.parquet (default: cluster DIR now)")
     p.add_argument("--out", required=True, type=Path, help="matches.parquet")
-    p.add_argument(
-        "--window-minutes",
-        type=int,
-        help="the ad may follow the payment's first-seen minute by up to N minutes "
-        "(default %(default)s)",
-    )
-    p.add_argument(
-        "--minutes-after",
-        type=int,
-        help="the payment may be first seen up to N minutes after the ad's minute "
-        "(default %(default)s)",
-    )
+    follow = "the ad may follow the payment's first-seen minute by up to N minutes"
+    p.add_argument("--window-minutes", type=int, help=f"{follow} (default %(default)s)")
+    late = "the payment may be first seen up to N minutes after the ad's minute"
+    p.add_argument("--minutes-after", type=int, help=f"{late} (default %(default)s)")
     p.add_argument("--tol", type=float, help="price tolerance (default %(default)s)")
     p.add_argument("--tol-sponsored", type=float, help="for sponsored ads (%(default)s)")
     p.add_argument("--average-minutes", type=float, help="rate average (%(default)g)")
