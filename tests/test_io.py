@@ -181,3 +181,13 @@ def test_chain_tables_write_their_schema(tmp_path):
     assert pq.read_schema(tmp_path / "edges.parquet").remove_metadata().equals(EDGES)
     with pytest.raises(KeyError, match="same_group"):
         write_table(edges.drop(columns=["same_group"]), EDGES, tmp_path / "e2.parquet")
+
+
+def test_chain_tables_keep_numeric_ids_as_text():
+    import pyarrow as pa
+
+    from adowner.chain.tables import to_table
+
+    schema = pa.schema([pa.field("payer_cluster_id", pa.string())])
+    ids = pd.DataFrame({"payer_cluster_id": pd.Series([7, None, "1Abc"], dtype=object)})
+    assert to_table(ids, schema).column(0).to_pylist() == ["7", None, "1Abc"]

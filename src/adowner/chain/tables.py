@@ -29,6 +29,7 @@ in one owner group.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -82,7 +83,15 @@ def to_table(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     missing = [name for name in schema.names if name not in frame.columns]
     if missing:
         raise KeyError(f"table lacks column(s) {missing}")
-    return pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    frame = frame[schema.names]
+    for f in schema:  # ids given as numbers (a cluster id from another tool) are kept as text
+        if pa.types.is_string(f.type) and frame[f.name].dtype == object:
+            frame = frame.assign(**{f.name: frame[f.name].map(_text_or_none)})
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or bool(pd.isna(value)) else str(value)
 
 
 def write_table(frame: pd.DataFrame, schema: pa.Schema, path: str | os.PathLike[str]) -> None:
