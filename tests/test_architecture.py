@@ -37,7 +37,18 @@ MAY_IMPORT: dict[str, set[str]] = {
     "model": {TOP, "data", "io", "text", "scoring", "evaluation"},
     "export": {TOP, "data", "io", "text", "scoring", "model", "evaluation"},
     "serve": {TOP, "text", "scoring", "export"},
-    "link": {TOP, "data", "io", "text", "simulate", "chain", "scoring", "evaluation", "model", "export"},
+    "link": {
+        TOP,
+        "data",
+        "io",
+        "text",
+        "simulate",
+        "chain",
+        "scoring",
+        "evaluation",
+        "model",
+        "export",
+    },
 }
 
 #: module -> what it may import besides its layer's rules, only inside functions (lazily).
