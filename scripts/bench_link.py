@@ -233,11 +233,11 @@ def quality(args: argparse.Namespace) -> None:
     from adowner.export.calibrate import calibrate
     from adowner.export.folder import ModelFolder
     from adowner.export.same_owner import choose_kind
+    from adowner.io.ads import read_ads
     from adowner.link.pipeline import (
         embed_ads,
         match_payments,
         model_threshold,
-        read_ads,
         run_link,
     )
 

@@ -25,7 +25,7 @@ def _edges(guard: bool, payee: bool) -> tuple[int, int]:
         )
     ads = s["ads"]
     matches = M.match_ads(
-        M.read_ads(s["root"] / "ads.parquet"),
+        M.ads_to_match(s["root"] / "ads.parquet"),
         M.payments_to_site(s["chain"], sorted(site)),
         read_rates(s["sim"] / "rates.csv"),
         inputs=inputs,

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from adowner.defaults import MATCH, fields_of
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``adowner chain ...`` to sub."""
@@ -82,26 +84,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--clusters", type=Path, help="clusters.parquet (default: cluster DIR now)")
     p.add_argument("--out", required=True, type=Path, help="matches.parquet")
-    p.add_argument(
-        "--window-minutes",
-        type=int,
-        default=1,
-        help="the ad may follow the payment's first-seen minute by up to N minutes (default 1)",
-    )
-    p.add_argument(
-        "--minutes-after",
-        type=int,
-        default=0,
-        help="the payment may be first seen up to N minutes after the ad's minute (default 0)",
-    )
-    p.add_argument("--tol", type=float, default=0.02, help="price tolerance (default 0.02)")
-    p.add_argument("--tol-sponsored", type=float, default=0.05, help="for sponsored ads (0.05)")
-    p.add_argument("--average-minutes", type=float, default=10.0, help="rate average (10)")
+    follow = "the ad may follow the payment's first-seen minute by up to N minutes"
+    p.add_argument("--window-minutes", type=int, help=f"{follow} (default %(default)s)")
+    late = "the payment may be first seen up to N minutes after the ad's minute"
+    p.add_argument("--minutes-after", type=int, help=f"{late} (default %(default)s)")
+    p.add_argument("--tol", type=float, help="price tolerance (default %(default)s)")
+    p.add_argument("--tol-sponsored", type=float, help="for sponsored ads (%(default)s)")
+    p.add_argument("--average-minutes", type=float, help="rate average (%(default)g)")
     p.add_argument("--engine", default="local", choices=["local", "spark"])
     p.add_argument(
         "--truth", type=Path, help="simulator truth_ad_tx.parquet: report precision/recall"
     )
-    p.set_defaults(func=_match)
+    p.set_defaults(func=_match, **fields_of(MATCH))
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -156,12 +150,13 @@ def _cluster(args: argparse.Namespace) -> int:
 def _match(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from adowner._io import write_json, write_parquet
+    from adowner._io import write_json
     from adowner.chain import match as M
     from adowner.chain.cluster import cluster_tables, load_tables
     from adowner.chain.rates import read_rates
+    from adowner.chain.tables import MATCHES, write_table
 
-    ads = M.read_ads(args.ads)
+    ads = M.ads_to_match(args.ads)
     rates = read_rates(args.rates)
     inputs, outputs = load_tables(args.chain)
     if args.clusters:
@@ -192,7 +187,7 @@ def _match(args: argparse.Namespace) -> int:
         engine=args.engine,
         spark=spark,
     )
-    write_parquet(matches, args.out)
+    write_table(matches, MATCHES, args.out)
     summary = {
         "ads": len(matches),
         "site_addresses": len(site),

@@ -55,6 +55,7 @@ from adowner._io import atomic_open, atomic_path, write_json
 from adowner.chain.address import input_address, script_address
 from adowner.chain.schema import COINBASE_TXID, COINBASE_VOUT, SCHEMAS, SCRIPT_TYPE_ALIASES
 from adowner.errors import InputError
+from adowner.io.quarantine import write_quarantine
 from adowner.log import get_logger
 from adowner.progress import track
 
@@ -676,9 +677,7 @@ def _ingest_file(path: Path, parts: Path) -> dict[str, Any]:
     READERS[path.suffix.lower()](path, rows, quarantine, stats)
     for name, table in rows.tables().items():
         pq.write_table(table, parts / f"{key}.{name}.parquet")
-    with atomic_open(parts / f"{key}.quarantine.jsonl") as fh:
-        for rec in qrows:
-            fh.write(json.dumps(rec) + "\n")
+    write_quarantine(qrows, parts / f"{key}.quarantine.jsonl")
     result = {
         "file": str(path),
         "key": key,

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from adowner.chain.rates import rate_at
+from adowner.defaults import MATCH
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -80,21 +81,15 @@ def site_from_seeds(seeds: np.ndarray, clusters: pd.DataFrame) -> np.ndarray:
     return np.asarray(clusters.loc[clusters["cluster_id"].isin(ids), "address"], dtype=object)
 
 
-def read_ads(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """``ad_id, posted_at (UTC), price_usd, sponsored`` from a Parquet, CSV or JSONL ads file."""
-    p = Path(path)
-    try:
-        if p.suffix == ".parquet":
-            df = pd.read_parquet(p)
-        elif p.suffix in (".jsonl", ".ndjson"):
-            df = pd.read_json(p, lines=True)
-        else:
-            df = pd.read_csv(p)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read ads: {exc}", path=str(p)) from exc
-    missing = [c for c in AD_COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"ads file lacks column(s) {missing}", path=str(p), field=missing[0])
+def ads_to_match(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``ad_id, posted_at (UTC), price_usd, sponsored`` of an ads file or prepared folder/split.
+
+    The columns are read as stored by :func:`adowner.io.ads.read_ad_columns` (Parquet, CSV or
+    JSONL; no text is read, so nothing is masked): matching needs no text.
+    """
+    from adowner.io.ads import read_ad_columns
+
+    df = read_ad_columns(path, AD_COLUMNS, optional=("sponsored",))
     out = pd.DataFrame({"ad_id": df["ad_id"].astype(str)})
     out["posted_at"] = pd.to_datetime(df["posted_at"], utc=True, errors="coerce")
     out["price_usd"] = pd.to_numeric(df["price_usd"], errors="coerce")
@@ -129,11 +124,11 @@ def candidates(
     payments: pd.DataFrame,
     rates: pd.Series,
     *,
-    window_minutes: int = 1,
-    minutes_after: int = 0,
-    tol: float = 0.02,
-    tol_sponsored: float = 0.05,
-    average_minutes: float = 10.0,
+    window_minutes: int = MATCH.window_minutes,
+    minutes_after: int = MATCH.minutes_after,
+    tol: float = MATCH.tol,
+    tol_sponsored: float = MATCH.tol_sponsored,
+    average_minutes: float = MATCH.average_minutes,
     engine: str = "local",
     spark: Any = None,
 ) -> pd.DataFrame:

@@ -33,6 +33,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from adowner.defaults import MATCH
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -80,7 +81,9 @@ def read_rates(path: str | os.PathLike[str]) -> pd.Series:
 
 
 def rate_at(
-    series: pd.Series, times: pd.Series | pd.DatetimeIndex, average_minutes: float = 10.0
+    series: pd.Series,
+    times: pd.Series | pd.DatetimeIndex,
+    average_minutes: float = MATCH.average_minutes,
 ) -> np.ndarray:
     """Mean interpolated rate over the ``average_minutes`` before each time (NaN outside)."""
     # microseconds, not nanoseconds: pandas holds times past 2262 (a rates file may have them)

@@ -26,7 +26,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -278,6 +277,7 @@ def prepare(
     from adowner.data.dedup import drop_duplicates, dup_groups
     from adowner.data.labels import owners_from_identifiers
     from adowner.data.splits import SPLITS, split_by_owner
+    from adowner.io.quarantine import write_quarantine
 
     config = config or DataConfig()
     t0 = time.perf_counter()
@@ -338,9 +338,7 @@ def prepare(
                 "dup_groups": int(part["dup_group"].nunique()),
             }
             write_parquet(part, Path(tmp) / f"{name}.parquet")
-        with open(Path(tmp) / "quarantine.jsonl", "w", encoding="utf-8") as fh:
-            for rec in loaded.quarantine:
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        write_quarantine(loaded.quarantine, Path(tmp) / "quarantine.jsonl")
         summary: dict[str, Any] = {
             "inputs": loaded.inputs,
             **loaded.counts,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from adowner.defaults import EVALUATE, PAIRS, fields_of
+
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -19,20 +21,18 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="score this file (a prepared split or a labelled file) instead of the --data "
         "folder's test split; the folder's train and val still fit baselines and thresholds",
     )
-    p.add_argument("--label-column", default="owner", help="owner label column (default: owner)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the pair sample and bootstrap")
+    p.add_argument("--label-column", help="owner label column (default: %(default)s)")
+    p.add_argument("--seed", type=int, help="seed of the pair sample and bootstrap")
     p.add_argument(
-        "--neg-ratio", type=int, default=20, help="different- per same-owner pair (default 20)"
+        "--neg-ratio", type=int, help="different- per same-owner pair (default %(default)s)"
     )
-    p.add_argument(
-        "--bootstrap", type=int, default=200, help="owner resamples for 95%% intervals (0: none)"
-    )
+    p.add_argument("--bootstrap", type=int, help="owner resamples for 95%% intervals (0: none)")
     p.add_argument(
         "--max-pos-per-owner",
         type=int,
-        default=5000,
-        help="cap on one owner's same-owner pairs (a seeded sample above it; default 5000)",
+        help="cap on one owner's same-owner pairs (a seeded sample above it; default %(default)s)",
     )
+    p.set_defaults(**fields_of(PAIRS), **fields_of(EVALUATE))
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

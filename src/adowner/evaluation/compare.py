@@ -14,12 +14,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from adowner.defaults import EVALUATE, PAIRS
 from adowner.errors import InputError
 from adowner.evaluation.data import EvalData
 from adowner.evaluation.report import write_report
 from adowner.evaluation.runner import evaluate_model
 from adowner.log import get_logger
-from adowner.scoring.pairs import DEFAULT_MAX_POS_PER_OWNER
 
 log = get_logger(__name__)
 
@@ -54,10 +54,10 @@ def compare_models(
     data: EvalData,
     out: str | Path,
     *,
-    seed: int = 0,
-    neg_ratio: int = 20,
-    bootstrap: int = 200,
-    max_pos_per_owner: int = DEFAULT_MAX_POS_PER_OWNER,
+    seed: int = EVALUATE.seed,
+    neg_ratio: int = PAIRS.neg_ratio,
+    bootstrap: int = EVALUATE.bootstrap,
+    max_pos_per_owner: int = PAIRS.max_pos_per_owner,
 ) -> list[tuple[str, Path]]:
     """Evaluate each spec (resuming finished ones) and write the comparison files to ``out``."""
     if not specs:

@@ -22,14 +22,15 @@ column            meaning
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from adowner.defaults import EVALUATE
 from adowner.errors import InputError
+from adowner.io.splits import read_split, require_split, split_path
 
 
 @dataclass
@@ -106,7 +107,11 @@ def _normalise(
 
 
 def load_eval_data(
-    data: str, train: str | None = None, label_column: str = "owner", *, test: str | None = None
+    data: str,
+    train: str | None = None,
+    label_column: str = EVALUATE.label_column,
+    *,
+    test: str | None = None,
 ) -> EvalData:
     """Read ``--data`` (and ``--train``, ``--test``); ``InputError`` naming the path when unusable.
 
@@ -119,25 +124,18 @@ def load_eval_data(
     test_override: pd.DataFrame | None = None
     test_arg = test
     if test_arg:
-        tp = Path(test_arg)
-        if tp.is_dir():
-            tp = tp / "test.parquet"
+        tp = split_path(test_arg)
         if not tp.is_file():
             raise InputError("no such file", path=str(tp), field="--test")
         test_override = _normalise(_read(tp), tp, label_column, quarantine)
     if p.is_dir():
-        test_path = p / "test.parquet"
-        if not test_path.is_file() and test_override is None:
-            raise InputError(
-                "not a prepared folder: test.parquet is missing (run `adowner prepare` first)",
-                path=str(p),
-                field="--data",
-            )
+        if test_override is None:
+            require_split(p / "test.parquet", field="--data")
         splits = {}
         for name in ("test", "train", "val"):
             sp = p / f"{name}.parquet"
             splits[name] = (
-                _normalise(pd.read_parquet(sp), sp, label_column, quarantine)
+                _normalise(read_split(sp, required=()), sp, label_column, quarantine)
                 if sp.is_file()
                 else None
             )
@@ -171,11 +169,3 @@ def load_eval_data(
                 len(shared),
             )
     return ev
-
-
-def write_quarantine(rows: list[dict[str, Any]], path: Path) -> None:
-    from adowner._io import atomic_open
-
-    with atomic_open(path) as fh:
-        for r in rows:
-            fh.write(json.dumps(r) + "\n")

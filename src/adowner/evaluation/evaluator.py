@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from adowner.defaults import PAIRS
 from adowner.evaluation import metrics as M
 from adowner.scoring.pairs import sample_pairs
 from adowner.scoring.vectors import l2_normalise, l2_normalise_sparse
@@ -87,7 +88,7 @@ def evaluate_embeddings(
     dup_groups: np.ndarray | None = None,
     seed: int = 0,
     *,
-    neg_ratio: int = 20,
+    neg_ratio: int = PAIRS.neg_ratio,
     bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Flat metrics of embeddings: verification over sampled pairs + cosine retrieval.
@@ -133,7 +134,7 @@ class AuthorshipEvaluator:
         owners: np.ndarray,
         dup_groups: np.ndarray | None = None,
         *,
-        neg_ratio: int = 20,
+        neg_ratio: int = PAIRS.neg_ratio,
         seed: int = 0,
         bootstrap: int = 0,
         name: str = "",

@@ -21,17 +21,19 @@ from typing import Any
 import numpy as np
 
 from adowner._io import atomic_open, atomic_path, write_json
+from adowner.defaults import EVALUATE, PAIRS
 from adowner.errors import InputError
 from adowner.evaluation import grouping
 from adowner.evaluation import metrics as M
-from adowner.evaluation.data import EvalData, write_quarantine
+from adowner.evaluation.data import EvalData
 from adowner.evaluation.evaluator import pair_scores, verification_from_scores
 from adowner.evaluation.resolve import resolve_model
 from adowner.evaluation.scorer import PairScorer, Scorer
+from adowner.io.quarantine import write_quarantine
 from adowner.log import get_logger
 from adowner.progress import make_progress
 from adowner.scoring.hybrid import locations_of
-from adowner.scoring.pairs import DEFAULT_MAX_POS_PER_OWNER, sample_pairs
+from adowner.scoring.pairs import sample_pairs
 from adowner.scoring.search import faiss_search, sparse_neighbors
 from adowner.scoring.vectors import l2_normalise, l2_normalise_sparse
 
@@ -174,10 +176,10 @@ def evaluate_model(
     data: EvalData,
     out: str | Path,
     *,
-    seed: int = 0,
-    neg_ratio: int = 20,
-    bootstrap: int = 200,
-    max_pos_per_owner: int = DEFAULT_MAX_POS_PER_OWNER,
+    seed: int = EVALUATE.seed,
+    neg_ratio: int = PAIRS.neg_ratio,
+    bootstrap: int = EVALUATE.bootstrap,
+    max_pos_per_owner: int = PAIRS.max_pos_per_owner,
     shared: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` on ``data.test``, write the files of the module docstring to ``out``.

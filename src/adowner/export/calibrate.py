@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from adowner.defaults import PAIRS
 from adowner.errors import AdownerError
 
 DEFAULT_FPRS = (0.01, 0.001)
@@ -45,7 +46,7 @@ def calibrate(
     dup_groups: np.ndarray | None = None,
     *,
     fprs: Sequence[float] = DEFAULT_FPRS,
-    neg_ratio: int = 20,
+    neg_ratio: int = PAIRS.neg_ratio,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Thresholds at each target FPR, with the pair counts and ROC AUC they came from."""

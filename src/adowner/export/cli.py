@@ -96,11 +96,13 @@ def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from adowner._io import atomic_path
-    from adowner.export.reading import read_ads
+    from adowner.io.ads import read_ad_texts
 
     encoder = load_encoder(args)
     out = Path(args.out)
-    ids, texts = read_ads(Path(args.data), quarantine=out.with_suffix(".quarantine.jsonl"))
+    ids, texts = read_ad_texts(
+        args.data, quarantine=out.with_suffix(".quarantine.jsonl"), field="--data"
+    )
     t0 = time.perf_counter()
     emb = encoder.embed(texts, progress=True)
     seconds = time.perf_counter() - t0

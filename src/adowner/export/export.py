@@ -130,20 +130,9 @@ def _read_val(data: Path) -> Any:
 
 
 def _read_split(data: Path, name: str) -> Any:
-    import pandas as pd
+    from adowner.io.splits import read_split
 
-    path = data / f"{name}.parquet"
-    if not path.is_file():
-        raise InputError(
-            f"no {name}.parquet (give the folder written by `adowner prepare`)",
-            path=str(data),
-            field="--data",
-        )
-    val = pd.read_parquet(path)
-    for col in ("text", "owner"):
-        if col not in val.columns:
-            raise InputError("missing column", path=str(path), field=col)
-    return val
+    return read_split(data / f"{name}.parquet", required=("text", "owner"), field="--data")
 
 
 def _calibrate(enc: Any, val: Any, data: Path) -> dict[str, Any]:

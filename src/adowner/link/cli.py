@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from adowner.defaults import LINK, QUICKSTART, fields_of
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``adowner link`` and ``adowner quickstart``."""
@@ -33,8 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--fpr",
         type=float,
-        default=0.01,
-        help="FPR of the text threshold: 0.01 (default) or 0.001 (strict)",
+        help="FPR of the text threshold: %(default)g (default) or 0.001 (strict)",
     )
     p.add_argument(
         "--threshold",
@@ -48,28 +49,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--text-score",
-        default="auto",
         choices=("auto", "cosine", "hybrid"),
         help="score of text candidates: the model's hybrid.json (cosine + char n-grams + "
         "pairwise features) or the cosine alone; auto = hybrid where the folder has one",
     )
-    p.add_argument("-k", "--neighbours", type=int, default=20, help="k-NN per ad (default 20)")
+    p.add_argument(
+        "-k", "--neighbours", dest="k", type=int, help="k-NN per ad (default %(default)s)"
+    )
     p.add_argument(
         "--method",
-        default="guarded",
         choices=("guarded", "components", "mutual-components"),
-        help="group formation (default guarded: hard edges + text average linkage)",
+        help="group formation (default %(default)s: hard edges + text average linkage)",
     )
     p.add_argument(
         "--min-density",
         type=float,
-        default=0.1,
-        help="guarded: share of A×B pairs that must be text edges (default 0.1)",
+        help="guarded: share of A×B pairs that must be text edges (default %(default)s)",
     )
-    p.add_argument("--index", default="auto", choices=("auto", "flat", "hnsw"), help="FAISS index")
-    p.add_argument("--top", type=int, default=50, help="groups shown in full in the report")
+    p.add_argument("--index", choices=("auto", "flat", "hnsw"), help="FAISS index")
+    p.add_argument("--top", type=int, help="groups shown in full in the report")
     p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=_link)
+    p.set_defaults(func=_link, **fields_of(LINK))
 
     q = sub.add_parser(
         "quickstart",
@@ -78,17 +78,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "→ chain ingest → cluster → match → link. A rerun reuses finished steps unless --force.",
     )
     q.add_argument("--out", required=True, help="output folder")
-    q.add_argument(
-        "--owners", type=int, default=500, help="owners in the marketplace (default 500)"
-    )
-    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--owners", type=int, help="owners in the marketplace (default %(default)s)")
+    q.add_argument("--seed", type=int)
     q.add_argument(
         "--config",
         help="training config: a packaged name (tiny, ads, ...) or a YAML path "
         "(default minilm-quickstart)",
     )
     q.add_argument("--force", action="store_true", help="redo every step")
-    q.set_defaults(func=_quickstart)
+    q.set_defaults(func=_quickstart, **fields_of(QUICKSTART))
 
 
 def _link(args: argparse.Namespace) -> int:
@@ -107,7 +105,7 @@ def _link(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         text_score=args.text_score,
         payee_change=not args.no_payee_change,
-        k=args.neighbours,
+        k=args.k,
         method=args.method,
         min_density=args.min_density,
         index=args.index,

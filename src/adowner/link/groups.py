@@ -50,6 +50,8 @@ import numpy.typing as npt
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from adowner.defaults import LINK
+
 Pairs = tuple[npt.ArrayLike, npt.ArrayLike]
 
 
@@ -66,7 +68,9 @@ def connected_groups(n: int, *edge_sets: Pairs) -> np.ndarray:
     return _renumber(labels)
 
 
-def guarded_groups(n: int, hard: Pairs, text: Pairs, *, min_density: float = 0.1) -> np.ndarray:
+def guarded_groups(
+    n: int, hard: Pairs, text: Pairs, *, min_density: float = LINK.min_density
+) -> np.ndarray:
     """Hard edges by connected components, then text edges by sparse average linkage."""
     base = connected_groups(n, hard)
     size = np.bincount(base).astype(np.int64).tolist()

@@ -2,8 +2,8 @@
 
 Steps, in order:
 
-1. read the ads through ``data.prepare.load_ads`` (masked text, hashed identifiers), unless the
-   file is already a prepared split;
+1. read the ads with :func:`adowner.io.ads.read_ads` (through ``data.prepare.load_ads``: masked
+   text, hashed identifiers; a prepared split or folder as it is);
 2. embed every ad with the exported model (``adowner.load``); the embeddings are cached in the
    output folder, so a rerun with another threshold does not embed again;
 3. build the three kinds of edges (:mod:`text_edges`, :mod:`identifier_edges`,
@@ -28,9 +28,13 @@ import numpy as np
 import pandas as pd
 
 from adowner._io import atomic_open, write_json, write_parquet
+from adowner.chain.tables import EDGES, MATCHES, write_table
+from adowner.defaults import LINK
 from adowner.errors import InputError
 from adowner.export.folder import ModelFolder, ThresholdError
 from adowner.export.same_owner import choose_kind
+from adowner.io.ads import read_ads
+from adowner.io.quarantine import write_quarantine
 from adowner.link.groups import connected_groups, guarded_groups
 from adowner.link.identifier_edges import identifier_edges
 from adowner.link.indicators import owner_indicators
@@ -56,30 +60,6 @@ class LinkResult:
 
 
 # ---------------------------------------------------------------------------- inputs
-
-
-def read_ads(path: str | Path) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """The ads with masked ``text`` and hashed identifier lists, and the quarantined rows.
-
-    A prepared split (Parquet with ``ad_id``, ``text`` and ``phones``) is used as it is; any
-    other file goes through ``data.prepare.load_ads`` (validate, mask, hash identifiers).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such file", path=str(path))
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        if {"ad_id", "text", "phones"} <= set(pq.read_schema(path).names):
-            return pd.read_parquet(path).reset_index(drop=True), []
-    from adowner.data.prepare import load_ads
-
-    loaded = load_ads([path])
-    if loaded.quarantine:
-        log.warning(
-            "%d rows of %s were quarantined by prepare's checks", len(loaded.quarantine), path
-        )
-    return loaded.frame.reset_index(drop=True), loaded.quarantine
 
 
 def model_threshold(model: ModelFolder, kind: str, fpr: float) -> float:
@@ -168,9 +148,9 @@ def build_edges(
     threshold: float | None,
     *,
     matches: pd.DataFrame | None = None,
-    k: int = 20,
+    k: int = LINK.k,
     mutual: bool = True,
-    index: str = "auto",
+    index: str = LINK.index,
     kinds: tuple[str, ...] = ("text", "identifier", "payment"),
     rescore: Any = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -197,7 +177,11 @@ def build_edges(
 
 
 def form_groups(
-    n: int, edges: pd.DataFrame, *, method: str = "guarded", min_density: float = 0.1
+    n: int,
+    edges: pd.DataFrame,
+    *,
+    method: str = LINK.method,
+    min_density: float = LINK.min_density,
 ) -> np.ndarray:
     """Group labels from the fused edges (see :mod:`adowner.link.groups`)."""
     hard = edges[edges["kind"].isin(HARD_KINDS)]
@@ -253,12 +237,12 @@ def run_link(
     *,
     matches: pd.DataFrame | None = None,
     out: str | Path | None = None,
-    k: int = 20,
-    method: str = "guarded",
-    min_density: float = 0.1,
-    index: str = "auto",
+    k: int = LINK.k,
+    method: str = LINK.method,
+    min_density: float = LINK.min_density,
+    index: str = LINK.index,
     report: bool = True,
-    report_top: int = 50,
+    report_top: int = LINK.top,
     extra_summary: dict[str, Any] | None = None,
     eval_owners: set[str] | None = None,
     rescore: Any = None,
@@ -312,7 +296,7 @@ def write_outputs(
     ambiguous: pd.DataFrame,
     out: Path,
     report: bool = True,
-    report_top: int = 50,
+    report_top: int = LINK.top,
 ) -> dict[str, Path]:
     """Write the tables, report and summary into ``out``, each file atomically.
 
@@ -326,7 +310,7 @@ def write_outputs(
     paths = {name: out / f"{name}.parquet" for name in ("groups", "edges", "owners", "ambiguous")}
     write_parquet(pd.DataFrame({"ad_id": ad_ids, "group_id": labels}), paths["groups"])
     e = result.edges
-    write_parquet(
+    write_table(
         pd.DataFrame(
             {
                 "src": ad_ids[e["i"].to_numpy()],
@@ -338,6 +322,7 @@ def write_outputs(
                 "same_group": labels[e["i"].to_numpy()] == labels[e["j"].to_numpy()],
             }
         ),
+        EDGES,
         paths["edges"],
     )
     write_parquet(result.owners, paths["owners"])
@@ -379,13 +364,6 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, object]:
 
 
 # ---------------------------------------------------------------------------- command
-
-
-def write_quarantine(rows: list[dict[str, Any]], path: Path) -> None:
-    """Quarantined input rows, one JSON object a line (their text is already masked)."""
-    with atomic_open(path) as fh:
-        for row in rows:
-            fh.write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
 
 
 def read_matches(path: str | Path) -> pd.DataFrame:
@@ -433,9 +411,11 @@ def match_payments(
             cl, stats = with_payee_change(cl, skipped, stats, inputs, outputs, payees)
         write_parquet(cl, out / "clusters.parquet")
     payments = M.payments_to_site(chain, M.read_address_list(site_addresses))
-    matches = M.match_ads(M.read_ads(ads), payments, read_rates(rates), inputs=inputs, clusters=cl)
+    matches = M.match_ads(
+        M.ads_to_match(ads), payments, read_rates(rates), inputs=inputs, clusters=cl
+    )
     path = out / "matches.parquet"
-    write_parquet(matches, path)
+    write_table(matches, MATCHES, path)
     counts = matches["match_status"].value_counts().to_dict()
     log.info("payment matches: %s", ", ".join(f"{k} {v}" for k, v in counts.items()))
     return path
@@ -451,15 +431,15 @@ def link_command(
     site_addresses: str | Path | None = None,
     clusters: str | Path | None = None,
     matches: str | Path | None = None,
-    fpr: float = 0.01,
+    fpr: float = LINK.fpr,
     threshold: float | None = None,
-    k: int = 20,
-    method: str = "guarded",
-    min_density: float = 0.1,
-    index: str = "auto",
-    top: int = 50,
+    k: int = LINK.k,
+    method: str = LINK.method,
+    min_density: float = LINK.min_density,
+    index: str = LINK.index,
+    top: int = LINK.top,
     eval_owners: set[str] | None = None,
-    text_score: str = "auto",
+    text_score: str = LINK.text_score,
     payee_change: bool = True,
 ) -> dict[str, Any]:
     """``adowner link``: read, embed, link and write everything into ``out``; return the summary.
@@ -475,7 +455,9 @@ def link_command(
     use_hybrid = kind == "hybrid"
     if threshold is None:
         threshold = model_threshold(folder, kind, fpr)
-    frame, quarantine = read_ads(ads)
+    frame, quarantine = read_ads(ads, field="--ads")
+    if quarantine:
+        log.warning("%d rows of %s were quarantined by prepare's checks", len(quarantine), ads)
     if frame.empty:
         raise InputError("no usable ads (all rows quarantined)", path=str(ads))
     write_quarantine(quarantine, out / "quarantine.jsonl")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from adowner._io import crash_point, write_json
+from adowner.defaults import QUICKSTART
 from adowner.log import get_logger
 from adowner.resources import resolve_config
 
@@ -173,8 +174,8 @@ def step_link(p: Paths) -> dict[str, Any]:
 def quickstart(
     out: str | Path,
     *,
-    owners: int = 500,
-    seed: int = 0,
+    owners: int = QUICKSTART.owners,
+    seed: int = QUICKSTART.seed,
     config: str | None = None,
     force: bool = False,
 ) -> int:

@@ -34,6 +34,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from adowner.defaults import LINK
+
 KIND_COLOURS = {
     "text": "#4c72b0",
     "phone": "#c44e52",
@@ -154,7 +156,7 @@ def render_report(
     ambiguous: pd.DataFrame | None = None,
     title: str = "adowner: owner groups",
     summary: dict[str, object] | None = None,
-    top: int = 50,
+    top: int = LINK.top,
     max_ads: int = 40,
     max_edges: int = 60,
     max_table: int = 500,

@@ -43,16 +43,17 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from adowner.defaults import LINK
 from adowner.scoring.search import knn
 
 
 def text_edges(
     emb: np.ndarray,
     threshold: float,
-    k: int = 20,
+    k: int = LINK.k,
     *,
     mutual: bool = True,
-    index: str = "auto",
+    index: str = LINK.index,
     rescore: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Edges ``i < j`` with ``score >= threshold`` among each ad's ``k`` nearest neighbours.

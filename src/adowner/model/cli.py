@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from adowner.defaults import EVALUATE
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add this subpackage's subcommands to sub."""
@@ -65,8 +67,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="keep a checkpoint every epoch and score each on the held-out fold (learning curve)",
     )
     c.add_argument("--val-fraction", type=float, default=0.15, help="val owners (0.15)")
-    c.add_argument("--seed", type=int, default=0, help="seed of the folds and pair samples")
-    c.add_argument("--bootstrap", type=int, default=200, help="owner resamples (0: none)")
+    c.add_argument("--seed", type=int, help="seed of the folds and pair samples")
+    c.add_argument("--bootstrap", type=int, help="owner resamples (0: none)")
+    c.set_defaults(seed=EVALUATE.seed, bootstrap=EVALUATE.bootstrap)
     c.add_argument("overrides", nargs="*", help="key.sub=value config overrides (last)")
     c.set_defaults(func=_cv)
 

@@ -66,6 +66,7 @@ import numpy as np
 import pandas as pd
 
 from adowner._io import atomic_open, atomic_path, write_json, write_parquet
+from adowner.defaults import EVALUATE
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -86,18 +87,10 @@ RETRIEVAL = ("p@1", "r_precision", "mrr", "recall@8", "map@10")
 
 def read_pool(data_dir: str | Path) -> pd.DataFrame:
     """Every prepared split of ``data_dir`` in one frame (split order, then row order)."""
-    d = Path(data_dir)
-    parts = []
-    for name in ("train", "val", "test"):
-        p = d / f"{name}.parquet"
-        if p.is_file():
-            parts.append(pd.read_parquet(p))
-    if not parts:
-        raise InputError("not a prepared folder: no train/val/test.parquet", path=str(d))
-    df = pd.concat(parts, ignore_index=True)
-    for col in ("text", "owner", "dup_group"):
-        if col not in df.columns:
-            raise InputError("column missing from prepared split", path=str(d), field=col)
+    from adowner.io.splits import read_prepared
+
+    parts = read_prepared(data_dir, required=("text", "owner", "dup_group"))
+    df = pd.concat(parts.values(), ignore_index=True)
     df["owner"] = df["owner"].astype(str)
     df["dup_group"] = df["dup_group"].astype(str)
     return df
@@ -163,8 +156,8 @@ def cross_validate(
     checkpoints: Sequence[str] = ("best",),
     hybrid: bool = True,
     val_fraction: float = 0.15,
-    seed: int = 0,
-    bootstrap: int = 200,
+    seed: int = EVALUATE.seed,
+    bootstrap: int = EVALUATE.bootstrap,
     only_folds: Sequence[int] | None = None,
     curve: bool = False,
 ) -> dict[str, Any]:

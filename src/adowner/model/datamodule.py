@@ -47,12 +47,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from adowner.errors import InputError
+from adowner.io.quarantine import write_quarantine
+from adowner.io.splits import SPLITS, read_split
 from adowner.log import get_logger
 from adowner.model.sampler import OwnerBatchSampler
 from adowner.text.normalize import StyleNormalizer
 
 log = get_logger(__name__)
-SPLITS = ("train", "val", "test")
 REQUIRED = ("text", "owner", "dup_group")
 
 
@@ -126,13 +127,7 @@ class AdDataModule(L.LightningDataModule):
                     field="--test",
                 )
             return self.test_file
-        path = self.data_dir / f"{split}.parquet"
-        if not path.is_file():
-            raise InputError(
-                f"prepared split {split!r} is missing (run `adowner prepare --out {self.data_dir}`)",
-                path=str(path),
-            )
-        return path
+        return self.data_dir / f"{split}.parquet"
 
     def has_split(self, split: str) -> bool:
         """Whether ``split`` has at least one ad (after :meth:`setup`)."""
@@ -143,28 +138,24 @@ class AdDataModule(L.LightningDataModule):
         import pandas as pd
 
         path = self.split_path(split)
-        try:
-            df = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises several types for unreadable files
-            raise InputError(f"cannot read Parquet: {exc}", path=str(path)) from exc
-        for col in REQUIRED:
-            if col not in df.columns:
-                raise InputError("column missing from prepared split", path=str(path), field=col)
+        df = read_split(path, required=REQUIRED)
         bad = df["text"].isna() | df["owner"].isna() | (df["text"].astype(str).str.strip() == "")
         if bad.any():
             self.quarantined[split] = int(bad.sum())
             q = self.cache_dir / f"quarantine-{split}.jsonl"
-            q.parent.mkdir(parents=True, exist_ok=True)
-            with q.open("w", encoding="utf-8") as fh:
-                for row in np.flatnonzero(bad.to_numpy()):
-                    ad_id = str(df["ad_id"].iloc[row]) if "ad_id" in df.columns else None
-                    reason = "empty text or owner"
-                    fh.write(
-                        json.dumps(
-                            {"file": str(path), "row": int(row), "ad_id": ad_id, "reason": reason}
-                        )
-                        + "\n"
-                    )
+            ids = df["ad_id"] if "ad_id" in df.columns else None
+            write_quarantine(
+                (
+                    {
+                        "file": str(path),
+                        "row": int(row) + 1,
+                        "ad_id": None if ids is None else str(ids.iloc[row]),
+                        "reason": "empty text or owner",
+                    }
+                    for row in np.flatnonzero(bad.to_numpy())
+                ),
+                q,
+            )
             log.warning("%s: %d rows without text or owner quarantined to %s", path, bad.sum(), q)
             df = df[~bad]
         df = df.reset_index(drop=True)

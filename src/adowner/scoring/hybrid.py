@@ -60,6 +60,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from adowner.defaults import HYBRID_FIT
 from adowner.errors import InputError
 from adowner.log import get_logger
 from adowner.scoring import Index, Locations, Ranked, Texts
@@ -202,9 +203,9 @@ class Hybrid:
         i, j, y = sample_pairs(
             val_df["owner"].astype(str).to_numpy(),
             dups,
-            neg_ratio=20,
+            neg_ratio=HYBRID_FIT.neg_ratio,
             seed=self.seed,
-            max_pos_per_owner=200,
+            max_pos_per_owner=HYBRID_FIT.max_pos_per_owner,
         )
         if y.sum() < 2 or (y == 0).sum() < 2:
             raise InputError(
@@ -247,7 +248,13 @@ class Hybrid:
         texts = val_df["text"].astype(str).tolist()
         owners = val_df["owner"].astype(str).to_numpy()
         dups = val_df["dup_group"].astype(str).to_numpy() if "dup_group" in val_df else None
-        i, j, y = sample_pairs(owners, dups, neg_ratio=20, seed=self.seed, max_pos_per_owner=200)
+        i, j, y = sample_pairs(
+            owners,
+            dups,
+            neg_ratio=HYBRID_FIT.neg_ratio,
+            seed=self.seed,
+            max_pos_per_owner=HYBRID_FIT.max_pos_per_owner,
+        )
         x = self.features(texts, i, j, locations=locations_of(val_df))
         uniq = np.unique(owners)
         fold_of = dict(

@@ -19,7 +19,8 @@ input              type                      meaning
 
 An owner with thousands of ads has millions of pairs and would swamp every other owner, so an
 owner's same-owner pairs are capped at ``max_pos_per_owner`` (default 5,000, i.e. all pairs of
-owners up to 100 ads): above it, a seeded uniform sample of that many distinct pairs is kept.
+owners up to 100 ads; ``adowner.defaults.PAIRS``): above it, a seeded uniform sample of that
+many distinct pairs is kept.
 
 Example
 -------
@@ -32,7 +33,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_MAX_POS_PER_OWNER = 5000
+from adowner.defaults import PAIRS
+
 _ENUMERATE_MAX = 5_000_000  # all pairs of up to ~3,160 ads are listed when most are wanted
 
 
@@ -113,9 +115,9 @@ def _negative_pairs(
 def sample_pairs(
     owners: np.ndarray,
     dup_groups: np.ndarray | None,
-    neg_ratio: int = 20,
+    neg_ratio: int = PAIRS.neg_ratio,
     seed: int = 0,
-    max_pos_per_owner: int = DEFAULT_MAX_POS_PER_OWNER,
+    max_pos_per_owner: int = PAIRS.max_pos_per_owner,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(i, j, y)``: ad index pairs (i < j) and labels (1 same owner, 0 different).
 

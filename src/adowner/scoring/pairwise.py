@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from adowner.defaults import PAIRWISE_FIT
 from adowner.errors import InputError
 from adowner.log import get_logger
 from adowner.progress import track
@@ -178,7 +179,11 @@ def fit_pairwise(
     texts = train_df["text"].astype(str).tolist()
     dups = train_df["dup_group"].to_numpy() if "dup_group" in train_df else None
     i, j, y = sample_pairs(
-        train_df["owner"].to_numpy(), dups, neg_ratio=5, seed=seed, max_pos_per_owner=200
+        train_df["owner"].to_numpy(),
+        dups,
+        neg_ratio=PAIRWISE_FIT.neg_ratio,
+        seed=seed,
+        max_pos_per_owner=PAIRWISE_FIT.max_pos_per_owner,
     )
     if not y.any():
         raise InputError("paper-pairwise needs train owners with at least two ads")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from adowner.defaults import SIMULATE, fields_of
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``simulate`` to sub."""
@@ -21,20 +23,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--owners", type=int, default=300, help="number of true owners (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--owners", type=int, help="number of true owners (default %(default)s)")
+    p.add_argument("--seed", type=int, help="random seed (default %(default)s)")
     p.add_argument(
         "--operator-share",
         type=float,
-        default=0.15,
-        help="share of owners who are operators (default 0.15)",
+        help="share of owners who are operators (default %(default)s)",
     )
-    p.add_argument(
-        "--start", default="2015-07-01", help="first day, YYYY-MM-DD (default 2015-07-01)"
-    )
-    p.add_argument(
-        "--days", type=int, default=365, help="length of the period in days (default 365)"
-    )
+    p.add_argument("--start", help="first day, YYYY-MM-DD (default %(default)s)")
+    p.add_argument("--days", type=int, help="length of the period in days (default %(default)s)")
     p.add_argument("--no-chain", action="store_true", help="do not simulate the Bitcoin side")
     p.add_argument(
         "--difficulty",
@@ -42,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also measure char n-gram TF-IDF same-owner retrieval (writes OUT/difficulty.json)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_simulate)
+    p.set_defaults(func=_simulate, **fields_of(SIMULATE))
 
 
 def _simulate(args: argparse.Namespace) -> int:

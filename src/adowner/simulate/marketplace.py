@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from adowner.defaults import SIMULATE
 from adowner.progress import track
 from adowner.simulate import vocab
 from adowner.simulate.phones import PhonePool, e164, render_phone
@@ -78,11 +79,11 @@ _HANDLE_APPS = ("snap", "IG", "kik", "twitter", "insta", "snapchat")
 class SimConfig:
     """Settings of one run; all of them are written to ``truth.json``."""
 
-    n_owners: int = 300
-    seed: int = 0
-    operator_share: float = 0.15
-    start: str = "2015-07-01"
-    days: int = 365
+    n_owners: int = SIMULATE.owners
+    seed: int = SIMULATE.seed
+    operator_share: float = SIMULATE.operator_share
+    start: str = SIMULATE.start
+    days: int = SIMULATE.days
     n_archetypes: int = 8
     individuality: tuple[float, float] = (0.1, 0.45)
     operator_ads_median: float = 30.0

@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from adowner.defaults import SIMULATE
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -15,11 +16,11 @@ log = get_logger(__name__)
 def run_simulation(
     out: Path,
     *,
-    n_owners: int = 300,
-    seed: int = 0,
-    operator_share: float = 0.15,
-    start: str = "2015-07-01",
-    days: int = 365,
+    n_owners: int = SIMULATE.owners,
+    seed: int = SIMULATE.seed,
+    operator_share: float = SIMULATE.operator_share,
+    start: str = SIMULATE.start,
+    days: int = SIMULATE.days,
     chain: bool = True,
     difficulty: bool = False,
     progress: bool = True,

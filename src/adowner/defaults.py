@@ -1,0 +1,118 @@
+"""Every command's defaults, in one place: the command line and the functions both read them.
+
+One frozen dataclass a command (or a protocol several commands share); a subcommand's parser
+takes them all with ``set_defaults(**fields_of(LINK))`` (its options are named as the fields;
+``%(default)s`` shows them in ``--help``) and each function's signature its default value, so a
+default is changed once. Settings that have their own config class stay there (``DataConfig`` for ``prepare``,
+``model.config`` for ``train``). This module imports nothing: the CLI reads it at start-up.
+
+===================  ===========================================================================
+object               used by
+===================  ===========================================================================
+:data:`PAIRS`        the verification protocol (Portnoff et al., KDD 2017): ``evaluate``,
+                     ``compare``, ``cv``, and the cosine calibration of ``export``
+:data:`HYBRID_FIT`   the pairs the hybrid score's combiner is fitted and calibrated on
+:data:`PAIRWISE_FIT` the pairs the paper-pairwise baseline's classifier is fitted on
+:data:`EVALUATE`     ``evaluate``, ``compare`` and ``cv`` (besides :data:`PAIRS`)
+:data:`LINK`         ``link`` (text k-NN, group formation, report)
+:data:`MATCH`        ``chain match`` and the payment matching inside ``link``
+:data:`SIMULATE`     ``simulate`` (``simulate.marketplace.SimConfig``)
+:data:`QUICKSTART`   ``quickstart``
+===================  ===========================================================================
+
+Why two caps on same-owner pairs: evaluation caps one owner's same-owner pairs at 5,000 (all
+pairs of owners up to 100 ads) so that a prolific owner does not swamp the *figures*; the
+hybrid's combiner and the paper-pairwise classifier are *fitted* on a sample capped at 200 an
+owner, which bounds the fit's cost and keeps the few large owners from dominating the weights.
+They are different settings and have different names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PairSample:
+    """How same-owner and different-owner pairs are drawn (``evaluation.pairs.sample_pairs``)."""
+
+    neg_ratio: int = 20  # different-owner pairs per same-owner pair
+    max_pos_per_owner: int = 5000  # cap on one owner's same-owner pairs (a seeded sample above)
+
+
+PAIRS = PairSample()
+HYBRID_FIT = PairSample(neg_ratio=20, max_pos_per_owner=200)
+PAIRWISE_FIT = PairSample(neg_ratio=5, max_pos_per_owner=200)
+
+
+@dataclass(frozen=True)
+class EvaluateDefaults:
+    """``evaluate``, ``compare`` and ``cv``."""
+
+    bootstrap: int = 200  # owner resamples for the 95% intervals (0: none)
+    seed: int = 0  # seeds the pair sample and the bootstrap
+    label_column: str = "owner"
+
+
+EVALUATE = EvaluateDefaults()
+
+
+@dataclass(frozen=True)
+class LinkDefaults:
+    """``link``: text threshold, k-NN, group formation and the report."""
+
+    fpr: float = 0.01  # FPR of the calibrated text threshold
+    k: int = 20  # text k-NN per ad
+    method: str = "guarded"  # group formation
+    min_density: float = 0.1  # guarded: share of A×B pairs that must be text edges
+    index: str = "auto"  # FAISS index
+    top: int = 50  # groups shown in full in the report
+    text_score: str = "auto"  # hybrid where the model folder has one, else cosine
+
+
+LINK = LinkDefaults()
+
+
+@dataclass(frozen=True)
+class MatchDefaults:
+    """The payment-matching rule (``chain.match``; Portnoff et al. 2017, section 5)."""
+
+    window_minutes: int = 1  # the ad may follow the payment's first-seen minute by this much
+    minutes_after: int = 0  # the payment may be first seen this long after the ad's minute
+    tol: float = 0.02  # price tolerance
+    tol_sponsored: float = 0.05  # price tolerance of sponsored ads
+    average_minutes: float = 10.0  # the rate is averaged over this many minutes
+
+
+MATCH = MatchDefaults()
+
+
+@dataclass(frozen=True)
+class SimulateDefaults:
+    """``simulate``: the marketplace's size and period."""
+
+    owners: int = 300
+    seed: int = 0
+    operator_share: float = 0.15
+    start: str = "2015-07-01"
+    days: int = 365
+
+
+SIMULATE = SimulateDefaults()
+
+
+@dataclass(frozen=True)
+class QuickstartDefaults:
+    """``quickstart``."""
+
+    owners: int = 500
+    seed: int = 0
+
+
+QUICKSTART = QuickstartDefaults()
+
+
+def fields_of(defaults: Any) -> dict[str, Any]:
+    """``defaults`` as ``{field: value}``, for ``ArgumentParser.set_defaults``."""
+    return asdict(defaults)
