@@ -2,7 +2,7 @@
 
 AS-norm itself (what it computes, its sources, its stored state) is
 :class:`adowner.scoring.asnorm.ASNorm`; this module scores it as an evaluation model
-(a :class:`~adowner.evaluation.scorer.PairScorer`). The cohort is at most 2,000 train ads. It
+(a :class:`~adowner.evaluation.scorer.PairScorer`). The cohort is at most 1,000 train ads (``scoring.asnorm.MAX_COHORT``). It
 reports ``sigmoid(s_norm / 4)``, a monotone map into (0, 1) (verification and ranking are
 unchanged by it) so that the grouping step, which needs similarities in [0, 1], can use it too.
 Retrieval re-ranks each query's top ``max(4k, 100)`` cosines by the normalised score.
