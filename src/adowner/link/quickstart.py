@@ -230,14 +230,17 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _short(name: object) -> str:
-    """A model spec for one line: a checkpoint path becomes its run folder's name."""
+    """A model spec for one line: the quickstart's checkpoint is "model" (its AS-norm
+    "asnorm:model", its hybrid "hybrid:model"); any other checkpoint its run folder's name."""
     text = str(name)
     from adowner.evaluation.resolve import WRAPPERS
 
     prefix = next((w for w in WRAPPERS if text.startswith(w)), "")
     text = text.removeprefix(prefix)
-    short = Path(text).parents[1].name if text.endswith(".ckpt") and "/" in text else text
-    return prefix + short
+    if text.endswith(".ckpt") and "/" in text:
+        run = Path(text).parents[1].name
+        text = "model" if run == "train" else run
+    return prefix + text
 
 
 def summary_lines(p: Paths, results: dict[str, Any]) -> list[str]:
