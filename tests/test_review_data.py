@@ -59,18 +59,19 @@ def test_a_single_weak_text_edge_between_two_dense_parts_is_a_warning() -> None:
     assert explain_group(list("abcq"), _edges(pendant)).warnings == []
 
 
-def test_a_payer_cluster_of_many_personas_looks_like_an_exchange() -> None:
+def test_a_payer_cluster_that_alone_joins_separate_ads_looks_like_an_exchange() -> None:
     ids = [f"a{k}" for k in range(6)]
-    e = _edges([(ids[0], b, "payment", 1.0, "wallet cluster W1: tx") for b in ids[1:]])
+    pay = [(ids[0], b, "payment", 1.0, "wallet cluster W1: tx") for b in ids[1:]]
     wallet = dict.fromkeys(ids, "W1")
     names = {a: f"name{k}" for k, a in enumerate(ids)}
-    ex = explain_group(ids, e, wallet=wallet, personas=names)
-    assert any("Exchange-like payer" in w and "6 personas" in w for w in ex.warnings)
-    one = dict.fromkeys(ids, "Ann")
-    assert explain_group(ids, e, wallet=wallet, personas=one).warnings == []
+    ex = explain_group(ids, _edges(pay), wallet=wallet, personas=names)
+    assert any("Exchange-like payer" in w and "6 otherwise separate sets" in w for w in ex.warnings)
+    # the same payer, but one phone joins every ad anyway: one owner under six names
+    phone = [(ids[0], b, "phone", 1.0, "phone #1") for b in ids[1:]]
+    assert explain_group(ids, _edges(pay + phone), wallet=wallet, personas=names).warnings == []
     # or a cluster that pays for a large share of every matched ad of the run
     run = {"W1": 40, "W2": 60}
-    ex = explain_group(ids, e, wallet=wallet, personas=one, matched_in_run=run)
+    ex = explain_group(ids, _edges(pay + phone), wallet=wallet, matched_in_run=run)
     assert any("40% of all matched ads" in w for w in ex.warnings)
 
 

@@ -17,10 +17,13 @@ What it computes, for one group (its ad ids and the evidence edges between them)
       kind between them (the individual edges are listed on demand).
     * **warnings** of likely false merges: a collapsed edge of at most ``WEAK_EDGES`` text edges
       that is a bridge of the parts graph and joins two sides of at least ``MIN_SIDE`` ads each
-      (one weak text edge bridging two dense parts); a payer wallet cluster that pays for ads of
-      ``EXCHANGE_PERSONAS`` or more personas, or for ``EXCHANGE_SHARE`` or more of all matched ads
-      of the run (an exchange or a payment service pays for many owners: Meiklejohn et al.,
-      "A Fistful of Bitcoins", IMC 2013, on service clusters).
+      (one weak text edge bridging two dense parts); a payer wallet cluster whose payments are
+      all that joins ``EXCHANGE_PARTS`` or more otherwise separate sets of its ads (no shared
+      identifier, no text edge, no other payer between them), or that pays for
+      ``EXCHANGE_SHARE`` or more of all matched ads of the run: an exchange or a payment service
+      pays for many owners (Meiklejohn et al., "A Fistful of Bitcoins", IMC 2013, on service
+      clusters). Many personas alone is no warning: one operator posting under several names is
+      what the indicators flag.
     * **template view**: the spans the group's ads share, as InfoShield (Lee et al., KDD 2021)
       highlights templates. InfoShield finds templates by minimum description length; here the
       spans are simpler and cheaper: the word ``NGRAM``-grams (lower-cased, punctuation dropped) that occur in at
@@ -76,11 +79,12 @@ IDENTIFIER_NOUNS = {
 }
 WEAK_EDGES = 2  # a collapsed edge of at most this many text edges is weak
 MIN_SIDE = 3  # ... and a warning needs at least this many ads on each side of it
-EXCHANGE_PERSONAS = 5  # a payer cluster paying for this many personas looks like a service
+EXCHANGE_PARTS = 3  # a payer cluster that alone joins this many separate sets of ads
 EXCHANGE_SHARE = 0.10  # ... or for this share of all matched ads of the run (and >= 20 ads)
 EXCHANGE_MIN_ADS = 20
 NGRAM = 4  # word n-grams of the template view
 MAX_PHRASES = 8
+PHRASE_WORDS = 12  # a longer shared run is shown by its first words
 
 _WORD = re.compile(r"\S+")
 _PUNCT = re.compile(r"[^\w]+")
@@ -231,7 +235,7 @@ def explain_group(
         for (a, b), c in sorted(cross.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
     ]
     warnings = _bridge_warnings(part_ids, cross, text_score, text, part_of)
-    warnings += _exchange_warnings(ad_ids, wallet, personas, matched_in_run)
+    warnings += _exchange_warnings(ad_ids, edges, wallet, personas, matched_in_run)
     return Explanation(summary, parts, collapsed, warnings, counts)
 
 
@@ -279,10 +283,12 @@ def _bridge_warnings(
 
 def _exchange_warnings(
     ad_ids: list[str],
+    edges: pd.DataFrame,
     wallet: Mapping[str, Any] | None,
     personas: Mapping[str, Any] | None,
     matched_in_run: Mapping[str, int] | None,
 ) -> list[str]:
+    """Payer clusters that alone join otherwise separate ads, or pay for much of the run."""
     if not wallet:
         return []
     paid: dict[str, list[str]] = {}
@@ -291,24 +297,40 @@ def _exchange_warnings(
         if w is not None and w == w and str(w):
             paid.setdefault(str(w), []).append(a)
     total = sum(matched_in_run.values()) if matched_in_run else 0
+    pos = {a: k for k, a in enumerate(ad_ids)}
+    kinds = edges["kind"].astype(str)
+    clusters = edges["detail"].astype(str).map(_cluster_of)
     out = []
     for w, ads in sorted(paid.items(), key=lambda kv: -len(kv[1])):
+        if len(ads) < 2:
+            continue
+        # the ads' components once this cluster's payment edges are taken away
+        rest = edges[~((kinds == "payment") & (clusters == w))]
+        src = np.array([pos[a] for a in rest["src"]], dtype=np.int64)
+        dst = np.array([pos[a] for a in rest["dst"]], dtype=np.int64)
+        n = len(ad_ids)
+        graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+        _, comp = connected_components(graph, directed=False)
+        sets = len({int(comp[pos[a]]) for a in ads})
         names = {str(personas.get(a)).lower() for a in ads if personas and personas.get(a)}
         share = matched_in_run.get(w, len(ads)) / total if matched_in_run and total else 0.0
-        many = len(names) >= EXCHANGE_PERSONAS
+        alone = sets >= EXCHANGE_PARTS
         big = (
             matched_in_run is not None
             and share >= EXCHANGE_SHARE
             and matched_in_run.get(w, 0) >= EXCHANGE_MIN_ADS
         )
-        if many or big:
+        if alone or big:
             why = []
-            if many:
-                why.append(f"ads of {len(names)} personas")
+            if alone:
+                who = f", {len(names)} personas" if names else ""
+                why.append(
+                    f"is all that joins {sets} otherwise separate sets of its {len(ads)} ads{who}"
+                )
             if big:
-                why.append(f"{share:.0%} of all matched ads")
+                why.append(f"pays for {share:.0%} of all matched ads of the run")
             out.append(
-                f"Exchange-like payer: wallet cluster {short(w)} pays for {' and '.join(why)}; "
+                f"Exchange-like payer: wallet cluster {short(w)} {' and '.join(why)}; "
                 "a service that pays for many owners would merge them."
             )
     return out
@@ -367,7 +389,9 @@ def shared_phrases(
         keys = set()
         for a, b in sp:
             key = " ".join(w for _, _, w in _tokens(t[a:b]))
-            shown.setdefault(key, " ".join(t[a:b].split()))
+            words = t[a:b].split()
+            cut = " ".join(words[:PHRASE_WORDS]) + (" …" if len(words) > PHRASE_WORDS else "")
+            shown.setdefault(key, cut)
             keys.add(key)
         seen.update(keys)
     ranked = sorted(seen.items(), key=lambda kv: (-kv[1], -len(kv[0]), kv[0]))
