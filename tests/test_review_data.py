@@ -270,3 +270,29 @@ def test_prepare_takes_the_exported_labels(review_link, tmp_path) -> None:
     assert owner.loc[run.members[g0][0]].startswith("review-")
     assert owner.loc[chosen[0]] != owner.loc[run.members[g1][0]]
     assert (out / "owner_pairs.quarantine.jsonl").is_file()
+
+
+def test_the_command_exports_labels_and_reads_an_older_link_folder(review_link, tmp_path, capsys):
+    import shutil
+
+    from adowner.cli import main
+
+    run = LinkRun(review_link)
+    g = int(run.owners["group_id"].iloc[0])
+    db = tmp_path / "d.sqlite"
+    Store(db).decide(run.members[g], "confirmed")
+    out = tmp_path / "pairs.csv"
+    assert main(["review", str(review_link), "--db", str(db), "--export-labels", str(out)]) == 0
+    assert f"wrote {len(run.members[g]) - 1} must-link" in capsys.readouterr().out
+    assert len(read_owner_pairs(str(out))) == len(run.members[g]) - 1
+    # a link folder from before ads.parquet: named in the error, read with --ads
+    old = tmp_path / "old-link"
+    shutil.copytree(review_link, old)
+    (old / "ads.parquet").unlink()
+    assert main(["review", str(old), "--db", str(db), "--export-labels", str(out)]) == 2
+    assert "ads.parquet" in capsys.readouterr().err
+    ads = review_link.parent / "market" / "ads.parquet"
+    again = LinkRun(old, ads=ads)
+    assert again.members == run.members
+    assert "555-01" not in "".join(again.ads["text"])
+    assert main(["review", str(tmp_path / "nowhere"), "--export-labels", str(out)]) == 2
