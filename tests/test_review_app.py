@@ -133,9 +133,10 @@ def test_decisions_by_form_and_json_persist_and_note_keeps_the_state(client, run
     r = client.post(f"/groups/{g}/decision", data={"action": "confirm"}, follow_redirects=False)
     assert r.status_code == 303
     assert r.headers["location"] == f"/groups/{g}"
-    r = client.post(f"/groups/{g}/decision", json={"action": "note", "note": "same phone"})
+    note = "same phone as 202-555-0143, ask ann@example.com"
+    r = client.post(f"/groups/{g}/decision", json={"action": "note", "note": note})
     assert r.json()["state"] == "confirmed"
-    assert r.json()["note"] == "same phone"
+    assert r.json()["note"] == "same phone as [PHONE], ask [EMAIL]"  # kept masked
     chosen = run.members[g][:1]
     r = client.post(f"/groups/{g}/decision", data={"action": "split", "chosen": chosen},
                     headers={"HX-Request": "true"})  # fmt: skip

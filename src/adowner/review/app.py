@@ -49,6 +49,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
+from adowner.data.identifiers import mask_text
 from adowner.defaults import REVIEW
 from adowner.log import get_logger
 from adowner.review.explain import (
@@ -332,7 +333,9 @@ def create_app(
                 )
             if not chosen or len(set(chosen)) >= len(ids):
                 raise _Invalid("a split needs the chosen ads: some, not all, of the group's")
-        return store.decide(ids, state, chosen=chosen, note=body.note, analyst=body.analyst)
+        # a note is masked as it is kept: a phone number typed into it never reaches a dossier
+        note = mask_text(body.note) if body.note is not None else None
+        return store.decide(ids, state, chosen=chosen, note=note, analyst=mask_text(body.analyst))
 
     @app.post("/groups/{gid}/decision")
     async def decide(gid: str, request: Request) -> Response:
