@@ -60,15 +60,23 @@ def test_a_single_weak_text_edge_between_two_dense_parts_is_a_warning() -> None:
 
 
 def test_a_payer_cluster_that_alone_joins_separate_ads_looks_like_an_exchange() -> None:
-    ids = [f"a{k}" for k in range(6)]
+    ids = [f"a{k}" for k in range(10)]
     pay = [(ids[0], b, "payment", 1.0, "wallet cluster W1: tx") for b in ids[1:]]
+    # five owners of two ads each, each pair with its own phone: the payer alone joins them
+    own = [(ids[k], ids[k + 1], "phone", 1.0, f"phone #{k}") for k in range(0, 10, 2)]
     wallet = dict.fromkeys(ids, "W1")
-    names = {a: f"name{k}" for k, a in enumerate(ids)}
-    ex = explain_group(ids, _edges(pay), wallet=wallet, personas=names)
-    assert any("Exchange-like payer" in w and "6 otherwise separate sets" in w for w in ex.warnings)
-    # the same payer, but one phone joins every ad anyway: one owner under six names
-    phone = [(ids[0], b, "phone", 1.0, "phone #1") for b in ids[1:]]
-    assert explain_group(ids, _edges(pay + phone), wallet=wallet, personas=names).warnings == []
+    names = {a: f"name{k // 2}" for k, a in enumerate(ids)}
+    ex = explain_group(ids, _edges(pay + own), wallet=wallet, personas=names)
+    assert any(
+        "Exchange-like payer" in w and "5 otherwise separate sets of its 10 ads, 5 personas" in w
+        for w in ex.warnings
+    )
+    # four such sets (one owner's burner phones, as the simulator makes them) are no warning,
+    # nor ads that only the payer joins (payment linking at work), nor one phone on every ad
+    assert explain_group(ids[:8], _edges(pay[:7] + own[:4]), wallet=wallet).warnings == []
+    assert explain_group(ids, _edges(pay), wallet=wallet, personas=names).warnings == []
+    phone = [(ids[0], b, "phone", 1.0, "phone #x") for b in ids[1:]]
+    assert explain_group(ids, _edges(pay + phone), wallet=wallet).warnings == []
     # or a cluster that pays for a large share of every matched ad of the run
     run = {"W1": 40, "W2": 60}
     ex = explain_group(ids, _edges(pay + phone), wallet=wallet, matched_in_run=run)

@@ -18,8 +18,10 @@ What it computes, for one group (its ad ids and the evidence edges between them)
     * **warnings** of likely false merges: a collapsed edge of at most ``WEAK_EDGES`` text edges
       that is a bridge of the parts graph and joins two sides of at least ``MIN_SIDE`` ads each
       (one weak text edge bridging two dense parts); a payer wallet cluster whose payments are
-      all that joins ``EXCHANGE_PARTS`` or more otherwise separate sets of its ads (no shared
-      identifier, no text edge, no other payer between them), or that pays for
+      all that joins ``EXCHANGE_PARTS`` or more otherwise separate sets of ``EXCHANGE_MIN_SET``+
+      of its ads (no shared identifier, no text edge, no other payer between them; on the
+      simulated marketplace one owner's burner phones make 2-4 such sets, the exchange 26:
+      docs/RESULTS.md), or that pays for
       ``EXCHANGE_SHARE`` or more of all matched ads of the run: an exchange or a payment service
       pays for many owners (Meiklejohn et al., "A Fistful of Bitcoins", IMC 2013, on service
       clusters). Many personas alone is no warning: one operator posting under several names is
@@ -79,7 +81,8 @@ IDENTIFIER_NOUNS = {
 }
 WEAK_EDGES = 2  # a collapsed edge of at most this many text edges is weak
 MIN_SIDE = 3  # ... and a warning needs at least this many ads on each side of it
-EXCHANGE_PARTS = 3  # a payer cluster that alone joins this many separate sets of ads
+EXCHANGE_PARTS = 5  # a payer cluster that alone joins this many separate sets of ads ...
+EXCHANGE_MIN_SET = 2  # ... each of at least this many of its ads
 EXCHANGE_SHARE = 0.10  # ... or for this share of all matched ads of the run (and >= 20 ads)
 EXCHANGE_MIN_ADS = 20
 NGRAM = 4  # word n-grams of the template view
@@ -311,7 +314,10 @@ def _exchange_warnings(
         n = len(ad_ids)
         graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
         _, comp = connected_components(graph, directed=False)
-        sets = len({int(comp[pos[a]]) for a in ads})
+        # sets of 2+ of its ads that other evidence holds together (lone ads do not count: one
+        # owner's ads joined by its payments alone are what payment linking is for)
+        sizes = Counter(int(comp[pos[a]]) for a in ads)
+        sets = sum(1 for c in sizes.values() if c >= EXCHANGE_MIN_SET)
         names = {str(personas.get(a)).lower() for a in ads if personas and personas.get(a)}
         share = matched_in_run.get(w, len(ads)) / total if matched_in_run and total else 0.0
         alone = sets >= EXCHANGE_PARTS
