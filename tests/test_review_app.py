@@ -222,3 +222,30 @@ def test_the_report_leads_with_the_groups_and_their_reasons(review_link, run) ->
     assert page.index(run.explain(g).summary.replace("&", "&amp;")[:30]) < settings
     assert "555-01" not in page
     assert pd.read_parquet(review_link / "ads.parquet")["ad_id"].nunique() == len(run.ads)
+
+
+def test_a_decision_follows_its_ads_into_a_rerun_of_link(review_link, run, tmp_path) -> None:
+    import shutil
+
+    store = Store(tmp_path / "d.sqlite")
+    g = top_group(run)
+    ids = run.members[g]
+    c = TestClient(create_app(run, store, token=None))
+    c.post(f"/groups/{g}/decision", json={"action": "dismiss", "note": "two owners"})
+    # the rerun: new group numbers, and one ad of the group has moved to a group of its own
+    rerun = tmp_path / "rerun"
+    shutil.copytree(review_link, rerun)
+    groups = pd.read_parquet(rerun / "groups.parquet")
+    groups["group_id"] = groups["group_id"] + 1000
+    groups.loc[groups["ad_id"] == ids[-1], "group_id"] = 5000
+    groups.to_parquet(rerun / "groups.parquet", index=False)
+    owners = pd.read_parquet(rerun / "owners.parquet")
+    owners["group_id"] = owners["group_id"] + 1000
+    moved = owners.iloc[[-1]].assign(group_id=5000, n_ads=1, rank=len(owners) + 1)
+    pd.concat([owners, moved]).to_parquet(rerun / "owners.parquet", index=False)
+    again = TestClient(create_app(LinkRun(rerun), store, token=None))
+    d = again.get(f"/api/groups/{g + 1000}").json()["decision"]
+    assert len(ids) > 2  # so the rest keeps more than half of the decided ads
+    assert (d["state"], d["note"], d["carried"]) == ("dismissed", "two owners", True)
+    assert "decided on an earlier link run" in again.get(f"/groups/{g + 1000}").text
+    assert again.get("/api/groups/5000").json()["decision"] is None
