@@ -11,7 +11,9 @@ fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/python -m pip install -q "torch==${ADOWNER_TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install -q -e ".[dev]"
-# Headless Chromium renders the HTML reports in the tests (they skip without it). Best effort:
+# The [dev] extra brings the Python package playwright; the workbench's browser tests drive this
+# Chromium with it (`executable_path=/usr/bin/chromium`; never `playwright install`, which needs
+# the network). Headless Chromium also renders the HTML reports in the tests (they skip without it). Best effort:
 # only as root with apt, and never fatal; set ADOWNER_SKIP_CHROMIUM=1 to leave it out.
 if [ -z "${ADOWNER_SKIP_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
     && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

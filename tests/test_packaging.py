@@ -163,3 +163,10 @@ def test_the_wheel_holds_every_config_and_the_card_template(tmp_path) -> None:
     assert len(configs) >= 15
     assert configs <= names
     assert "adowner/export/templates/model_card.md" in names
+    review = {
+        "adowner/review/" + p.relative_to(SRC / "review").as_posix()
+        for d in ("templates", "static")
+        for p in (SRC / "review" / d).iterdir()
+    }
+    assert "adowner/review/static/htmx.min.js" in review
+    assert review <= names  # the workbench's templates, style and vendored htmx

@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "adowner.serve.cli",
     "adowner.chain.cli",
     "adowner.link.cli",
+    "adowner.review.cli",
 )
 
 

@@ -18,6 +18,7 @@ object               used by
 :data:`MATCH`        ``chain match`` and the payment matching inside ``link``
 :data:`SIMULATE`     ``simulate`` (``simulate.marketplace.SimConfig``)
 :data:`QUICKSTART`   ``quickstart``
+:data:`REVIEW`       ``review`` (the analyst workbench over a ``link`` folder)
 ===================  ===========================================================================
 
 Why two caps on same-owner pairs: evaluation caps one owner's same-owner pairs at 5,000 (all
@@ -111,6 +112,20 @@ class QuickstartDefaults:
 
 
 QUICKSTART = QuickstartDefaults()
+
+
+@dataclass(frozen=True)
+class ReviewDefaults:
+    """``review``: where the workbench listens and keeps its decisions."""
+
+    host: str = "127.0.0.1"  # local only unless asked
+    port: int = 8765
+    db: str = "review.sqlite"  # inside LINK_DIR unless --db
+    page: int = 100  # groups a page of the list shows
+    side_by_side: int = 12  # ads shown side by side in a group's template view
+
+
+REVIEW = ReviewDefaults()
 
 
 def fields_of(defaults: Any) -> dict[str, Any]:

@@ -17,7 +17,8 @@ adapters (--adapter, default auto):
 owner labels:
   the file's `owner` column (or the column named by --owner-column, e.g. true_owner to
   evaluate on the simulator's ground truth); without one, owners are derived from shared
-  phones, e-mails, URLs and handles (connected components).
+  phones, e-mails, URLs and handles (connected components). --owner-pairs FILE then applies
+  analysts' must-link / cannot-link pairs (`adowner review`'s label export) over those owners.
 
 identifiers are masked in the text ([PHONE], [EMAIL], [URL], [HANDLE]) and kept as salted
 hashes; the default salt is public, not a secret: pass --salt for real data.
@@ -57,6 +58,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="data settings: a YAML path or a packaged prepare config's name (default: default)",
     )
     p.add_argument("--owner-column", help="column to use as the owner label (e.g. true_owner)")
+    p.add_argument(
+        "--owner-pairs",
+        metavar="FILE",
+        help="must-link / cannot-link pairs of ads over the owners (adowner review's label export)",
+    )
     p.add_argument("--salt", help="salt of identifier hashes (default: a public, non-secret salt)")
     p.add_argument("--region", help="phone region for numbers without a country code (default US)")
     p.add_argument("--max-chars", type=int, help="cut longer texts (default 20000)")
@@ -103,6 +109,7 @@ def _prepare(args: argparse.Namespace) -> int:
             raise InputError("data config must be a mapping", path=args.config)
     overrides = {
         "owner_column": args.owner_column,
+        "owner_pairs": args.owner_pairs,
         "salt": args.salt,
         "region": args.region,
         "max_chars": args.max_chars,

@@ -300,6 +300,16 @@ def prepare(
         df[["owner", "owner_joined_by"]] = owners_from_identifiers(df)
     else:
         df["owner_joined_by"] = loaded.owner_source
+    pair_counts: dict[str, int] | None = None
+    pair_quarantine: list[dict[str, Any]] = []
+    if config.owner_pairs:
+        from adowner.data.labels import apply_owner_pairs, read_owner_pairs
+
+        pairs = read_owner_pairs(config.owner_pairs)
+        df["owner"], df["owner_joined_by"], pair_quarantine, pair_counts = apply_owner_pairs(
+            df, pairs, config.owner_pairs
+        )
+        log.info("owner pairs from %s: %s", config.owner_pairs, pair_counts)
 
     t1 = time.perf_counter()
     threshold = config.near_dup_threshold
@@ -339,6 +349,8 @@ def prepare(
             }
             write_parquet(part, Path(tmp) / f"{name}.parquet")
         write_quarantine(loaded.quarantine, Path(tmp) / "quarantine.jsonl")
+        if pair_counts is not None:
+            write_quarantine(pair_quarantine, Path(tmp) / "owner_pairs.quarantine.jsonl")
         summary: dict[str, Any] = {
             "inputs": loaded.inputs,
             **loaded.counts,
@@ -355,6 +367,8 @@ def prepare(
             "ads_per_owner": _stats(per_owner),
             "splits": splits,
         }
+        if pair_counts is not None:
+            summary["owner_pairs"] = pair_counts
         if loaded.owner_source == "identifiers":
             by = df.groupby("owner")["owner_joined_by"].first().value_counts()
             summary["owners_by_joining_identifier"] = {str(k): int(v) for k, v in by.items()}

@@ -56,6 +56,9 @@ class DataConfig:
     salt                salt of the identifier hashes (not a secret by default)    public salt
     max_chars           longer texts are cut to this many characters and counted   ``20000``
     owner_column        column to use as owner (``None``: ``owner`` or derived)    ``None``
+    owner_pairs         must-link / cannot-link pairs of ads (``adowner review``'s    ``None``
+                        label export) applied over the owners
+                        (``labels.apply_owner_pairs``)
     dedup               drop duplicates (one ad per dup group and owner): ``all``   ``"all"``
                         splits, ``eval`` (val and test only: training keeps the
                         reposts, which are real positives), ``none``; a bool
@@ -71,6 +74,7 @@ class DataConfig:
     salt: str = DEFAULT_SALT
     max_chars: int = 20_000
     owner_column: str | None = None
+    owner_pairs: str | None = None
     dedup: bool | str = "all"
     near_dup_threshold: float = 0.9
     num_perm: int = 128

@@ -10,7 +10,8 @@ Steps, in order:
    :mod:`payment_edges`);
 4. form groups (:func:`groups.guarded_groups` by default, or plain connected components);
 5. compute indicators and write ``groups.parquet``, ``edges.parquet``, ``owners.parquet``,
-   ``ambiguous.parquet``, ``summary.json`` and ``report.html``, each atomically. Where the ads
+   ``ambiguous.parquet``, ``ads.parquet`` (the masked ads with their payer wallet cluster, for
+   ``adowner review``), ``summary.json`` and ``report.html``, each atomically. Where the ads
    carry ``true_owner`` (the synthetic marketplace), ``summary.json`` also has B-cubed and ARI.
 """
 
@@ -57,6 +58,7 @@ class LinkResult:
     owners: pd.DataFrame
     summary: dict[str, Any]
     paths: dict[str, Path] = field(default_factory=dict)
+    payments: pd.DataFrame | None = None  # uniquely matched payments (ad_id, wallet_cluster, ...)
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -261,7 +263,8 @@ def run_link(
     )
     t_edges = time.perf_counter() - t0
     labels = form_groups(len(ads), edges, method=method, min_density=min_density)
-    owners = owner_indicators(ads, labels, edges, payments_table(matches, ads))
+    payments = payments_table(matches, ads)
+    owners = owner_indicators(ads, labels, edges, payments)
     counts = edges["kind"].value_counts().to_dict() if len(edges) else {}
     summary: dict[str, Any] = {
         "n_ads": len(ads),
@@ -284,7 +287,7 @@ def run_link(
     held_out = score_groups(labels, ads, eval_owners) if eval_owners is not None else None
     if held_out:
         summary["metrics_held_out_owners"] = {k_: round(v, 4) for k_, v in held_out.items()}
-    result = LinkResult(labels, edges, owners, summary)
+    result = LinkResult(labels, edges, owners, summary, payments=payments)
     if out is not None:
         result.paths = write_outputs(result, ads, ambiguous, Path(out), report, report_top)
     return result
@@ -326,6 +329,8 @@ def write_outputs(
         paths["edges"],
     )
     write_parquet(result.owners, paths["owners"])
+    paths["ads"] = out / "ads.parquet"
+    write_parquet(review_ads(ads, result.payments), paths["ads"])
     amb = ambiguous.copy()
     for c in amb.columns:  # candidate lists and the like: keep them readable in any tool
         if amb[c].dtype == object:
@@ -344,6 +349,7 @@ def write_outputs(
             ambiguous=ambiguous,
             summary=_flat(result.summary),
             top=report_top,
+            wallet=_wallets(result.payments),
         )
         paths["report"] = out / "report.html"
         with atomic_open(paths["report"]) as fh:
@@ -351,6 +357,35 @@ def write_outputs(
     paths["summary"] = out / "summary.json"
     write_json(result.summary, paths["summary"])
     return paths
+
+
+#: the columns of ``ads.parquet`` in a link folder: what ``adowner review`` shows of each ad
+REVIEW_COLUMNS = (
+    *("ad_id", "title", "body", "text", "posted_at", "site", "location", "persona"),
+    *("price_usd", "sponsored", "phones", "emails", "urls", "handles"),
+)
+
+
+def review_ads(ads: pd.DataFrame, payments: pd.DataFrame | None) -> pd.DataFrame:
+    """The ads as linked (masked text, identifier hashes) with each one's payer wallet cluster.
+
+    ``ads.parquet`` makes a link folder self-contained for ``adowner review``; the text is the
+    masked text of ``prepare`` (no raw phone number or e-mail address), ``true_owner`` is left out.
+    """
+    out = ads[[c for c in REVIEW_COLUMNS if c in ads]].copy()
+    out["ad_id"] = out["ad_id"].astype(str)
+    out["wallet_cluster"] = None
+    if payments is not None and len(payments):
+        wallet = payments.drop_duplicates("ad_id").set_index("ad_id")["wallet_cluster"]
+        out["wallet_cluster"] = out["ad_id"].map(wallet.astype(str)).astype(object)
+    return out.reset_index(drop=True)
+
+
+def _wallets(payments: pd.DataFrame | None) -> dict[str, str] | None:
+    if payments is None or not len(payments):
+        return None
+    p = payments.dropna(subset=["wallet_cluster"]).drop_duplicates("ad_id")
+    return dict(zip(p["ad_id"].astype(str), p["wallet_cluster"].astype(str), strict=True))
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, object]:

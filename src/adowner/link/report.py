@@ -1,11 +1,14 @@
 """The analyst report: one self-contained HTML page of owner groups, ranked by indicators.
 
 What it shows
-    A table of all groups ranked by :mod:`adowner.link.indicators` (flags first, then size),
-    then, for the top groups, a card each: the indicators, a picture (posting timeline and the
-    evidence graph, laid out by networkx, as inline SVG), the evidence
-    edges with their kinds, scores and details, and the ads with their masked text. Ambiguous
-    payment matches are listed at the end, since they joined nothing.
+    A table of the groups ranked by :mod:`adowner.link.indicators` (flags first, then size),
+    each with one sentence of why it exists (:mod:`adowner.review.explain`, shared with the
+    ``adowner review`` workbench); then, for the top groups, a card each: the reason, warnings
+    of likely false merges, the indicators, a picture (posting timeline and the evidence graph,
+    laid out by networkx, as inline SVG), the evidence collapsed to one row per pair of
+    sub-groups, the strongest edges (folded), and the ads with their masked text. Ambiguous
+    payment matches follow, since they joined nothing; the run's settings and timings come last,
+    folded.
 
     The page loads nothing from the network (no scripts, fonts or images from elsewhere), so it
     opens offline and leaks nothing. Text is passed through ``mask_text`` once more before it is
@@ -29,12 +32,13 @@ Example
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from adowner.defaults import LINK
+from adowner.review.explain import Explanation
 
 KIND_COLOURS = {
     "text": "#4c72b0",
@@ -54,6 +58,10 @@ th{background:#f3f3f3}
 .kind{border-radius:3px;padding:1px 5px;color:#fff}
 .text{white-space:pre-wrap;max-width:700px}
 .muted{color:#777}
+.reason{font-size:15px;border-left:4px solid #4c72b0;padding:.3em .8em;background:#f7f9fc}
+.warning{background:#fff3cd;border-left:4px solid #e0a800;padding:.3em .8em}
+.why{max-width:520px}
+details{margin:.5em 0}
 """
 
 
@@ -147,6 +155,61 @@ def _fmt(v: object) -> str:
     return html.escape(str(v))
 
 
+def _reasons(
+    ads: pd.DataFrame,
+    labels: np.ndarray,
+    edges: pd.DataFrame,
+    owners: pd.DataFrame,
+    ad_ids: np.ndarray,
+    wallet: Mapping[str, str] | None,
+    summary: Mapping[str, object] | None,
+    max_table: int,
+) -> dict[int, Explanation]:
+    """The explanation of each group of the table (the first ``max_table`` by rank)."""
+    from adowner.review.explain import explain_group
+
+    if len(edges):
+        g = labels[edges["i"].to_numpy()]
+        same = g == labels[edges["j"].to_numpy()]
+        e = pd.DataFrame(
+            {
+                "src": ad_ids[edges["i"].to_numpy()[same]],
+                "dst": ad_ids[edges["j"].to_numpy()[same]],
+                "kind": edges["kind"].to_numpy()[same],
+                "score": edges["score"].to_numpy()[same],
+                "detail": edges["detail"].astype(str).to_numpy()[same],
+                "g": g[same],
+            }
+        )
+        by_group = dict(tuple(e.groupby("g", sort=False)))
+    else:
+        by_group = {}
+    empty = pd.DataFrame({"src": [], "dst": [], "kind": [], "score": [], "detail": []})
+    members = pd.Series(ad_ids).groupby(labels).agg(list)
+    persona = (
+        dict(zip(ad_ids, ads["persona"].to_numpy(dtype=object), strict=True))
+        if "persona" in ads
+        else None
+    )
+    score = str((summary or {}).get("text_score", "cosine"))
+    counts = (
+        {str(k): int(v) for k, v in pd.Series(list(wallet.values())).value_counts().items()}
+        if wallet
+        else None
+    )
+    return {
+        gid: explain_group(
+            members[gid],
+            by_group.get(gid, empty),
+            wallet=wallet,
+            personas=persona,
+            text_score=score,
+            matched_in_run=counts,
+        )
+        for gid in owners["group_id"].head(max_table).astype(int)
+    }
+
+
 def render_report(
     ads: pd.DataFrame,
     labels: np.ndarray,
@@ -158,10 +221,19 @@ def render_report(
     summary: dict[str, object] | None = None,
     top: int = LINK.top,
     max_ads: int = 40,
-    max_edges: int = 60,
+    max_edges: int = 20,
     max_table: int = 500,
+    max_collapsed: int = 20,
+    wallet: Mapping[str, str] | None = None,
 ) -> str:
-    """The whole page as one HTML string."""
+    """The whole page as one HTML string.
+
+    It leads with the ranked groups, each with the sentence of why it exists
+    (:func:`adowner.review.explain.explain_group`, the same words as ``adowner review``); the
+    cards of the top groups add warnings, the picture, the evidence collapsed to sub-groups
+    and the ``max_edges`` strongest edges (the page stays small: about 1 MB on 5,000 ads,
+    docs/RESULTS.md); the run's settings and timings come last, folded.
+    """
     mask = _masker()
     ad_ids = ads["ad_id"].astype(str).to_numpy()
     text = ads["text"] if "text" in ads else ads.get("body", pd.Series([""] * len(ads)))
@@ -190,18 +262,19 @@ def render_report(
         + " ".join(_kind(k) for k in KIND_COLOURS)
         + "</p>",
     ]
-    if summary:
-        out.append("<table id='summary'>")
-        out += [f"<tr><th>{_fmt(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in summary.items()]
-        out.append("</table>")
+    why = _reasons(ads, labels, edges, owners, ad_ids, wallet, summary, max_table)
 
     cols = ["rank", "group_id", "n_ads", "n_personas", "n_cities", "n_regions", "ads_per_day"]
     cols += ["span_days", "total_paid_usd", "n_wallet_clusters", "evidence", "flags"]
     cols = [c for c in cols if c in owners]
     shown = owners.head(max_table)
     out.append(f"<h2>Groups ({len(owners):,}; the first {len(shown):,} by rank)</h2>")
-    out.append("<table id='groups'><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>")
+    out.append(
+        "<table id='groups'><tr>" + "".join(f"<th>{c}</th>" for c in cols) + "<th>why</th></tr>"
+    )
     for r in shown.to_dict("records"):
+        ex = why.get(int(r["group_id"]))
+        reason = f"<td class='why'>{html.escape(ex.summary)}</td>" if ex else "<td></td>"
         cells = []
         for c in cols:
             v = r[c]
@@ -211,7 +284,7 @@ def render_report(
                 cells.append(f"<td>G{int(v)}</td>")
             else:
                 cells.append(f"<td>{_fmt(v)}</td>")
-        out.append("<tr class='grouprow'>" + "".join(cells) + "</tr>")
+        out.append("<tr class='grouprow'>" + "".join(cells) + reason + "</tr>")
     out.append("</table>")
 
     out.append(f"<h2>The top {min(top, len(owners))} groups</h2>")
@@ -231,9 +304,32 @@ def render_report(
             f"paid USD {_fmt(float(r['total_paid_usd']))} · wallet clusters "
             f"{_fmt(r['wallet_clusters']) or '—'}</p>"
         )
+        ex = why[gid]
+        out.append(f"<p class='reason'><b>Why:</b> {html.escape(ex.summary)}</p>")
+        out += [f"<p class='warning'>⚠ {html.escape(w)}</p>" for w in ex.warnings]
         out.append(f"<div class='figure' id='fig{gid}'>{_figure(ads, rows, ge)}</div>")
+        if ex.collapsed:
+            kinds = sorted({k for c in ex.collapsed for k in c["counts"]})
+            out.append(
+                f"<h4>Evidence between sub-groups ({len(ex.parts)} sub-groups held by identifiers "
+                "and payments; one row a pair)</h4><table class='collapsed'><tr><th>between</th>"
+                "<th>ads</th>" + "".join(f"<th>{_kind(k)}</th>" for k in kinds) + "</tr>"
+            )
+            for pair in ex.collapsed[:max_collapsed]:
+                counts = "".join(f"<td>{pair['counts'].get(k, '')}</td>" for k in kinds)
+                out.append(
+                    f"<tr><td>P{pair['a']} – P{pair['b']}</td><td>{pair['n_a']} – {pair['n_b']}"
+                    f"</td>{counts}</tr>"
+                )
+            out.append("</table>")
+            if len(ex.collapsed) > max_collapsed:
+                out.append(f"<p class='muted'>first {max_collapsed} of {len(ex.collapsed)}</p>")
         if len(ge):
-            out.append(f"<h4>Evidence ({len(ge)} edges)</h4><table class='edges'>")
+            shown_e = min(len(ge), max_edges)
+            out.append(
+                f"<details><summary>Evidence edges (the {shown_e} strongest of {len(ge):,})"
+                "</summary><table class='edges'>"
+            )
             out.append("<tr><th>kind</th><th>ad</th><th>ad</th><th>score</th><th>detail</th></tr>")
             for e in ge.sort_values("score", ascending=False).head(max_edges).to_dict("records"):
                 out.append(
@@ -241,7 +337,7 @@ def render_report(
                     f"<td>{_fmt(ad_ids[e['j']])}</td><td>{float(e['score']):.3f}</td>"
                     f"<td>{_fmt(e['detail'])}</td></tr>"
                 )
-            out.append("</table>")
+            out.append("</table></details>")
         out.append(f"<h4>Ads ({len(rows)})</h4><table class='ads'>")
         out.append(
             "<tr><th>ad</th><th>posted</th><th>persona</th><th>location</th><th>text</th></tr>"
@@ -267,5 +363,10 @@ def render_report(
         for row in amb.itertuples(index=False):
             out.append("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>")
         out.append("</table>")
+    if summary:
+        out.append("<details id='settings'><summary>Settings and timings of this run</summary>")
+        out.append("<table>")
+        out += [f"<tr><th>{_fmt(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in summary.items()]
+        out.append("</table></details>")
     out.append("</body></html>")
     return "\n".join(out)

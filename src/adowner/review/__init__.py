@@ -1,0 +1,1 @@
+"""The analyst workbench: ``adowner review LINK_DIR`` over a link output folder."""
