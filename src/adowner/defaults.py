@@ -18,6 +18,8 @@ object               used by
 :data:`MATCH`        ``chain match`` and the payment matching inside ``link``
 :data:`SIMULATE`     ``simulate`` (``simulate.marketplace.SimConfig``)
 :data:`QUICKSTART`   ``quickstart``
+:data:`ENCODER`      :func:`adowner.load` and its options in ``embed`` and ``serve``
+:data:`SERVE`        ``serve`` (``serve.app.create_app``)
 ===================  ===========================================================================
 
 Why two caps on same-owner pairs: evaluation caps one owner's same-owner pairs at 5,000 (all
@@ -111,6 +113,32 @@ class QuickstartDefaults:
 
 
 QUICKSTART = QuickstartDefaults()
+
+
+@dataclass(frozen=True)
+class EncoderDefaults:
+    """:func:`adowner.load` (``export.inference.Encoder``), ``embed`` and ``serve``."""
+
+    backend: str = "auto"  # ONNX where the folder has model.onnx and the device is the CPU
+    threads: int | None = None  # all cores
+    device: str = "cpu"
+    precision: str = "auto"  # fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
+
+
+ENCODER = EncoderDefaults()
+
+
+@dataclass(frozen=True)
+class ServeDefaults:
+    """``serve``: where it listens and the size of a request."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_texts: int = 64  # texts per /embed request (413 above)
+    max_chars: int = 20_000  # characters per text (413 above)
+
+
+SERVE = ServeDefaults()
 
 
 def fields_of(defaults: Any) -> dict[str, Any]:

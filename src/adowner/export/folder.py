@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from adowner.defaults import LINK
 from adowner.errors import AdownerError, InputError
 
 CONFIG_NAME = "adowner.json"
@@ -70,7 +71,7 @@ ONNX_NAME = "model.onnx"
 ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BERT operators
 HYBRID_NAME = "hybrid.json"  # optional: the hybrid same-owner score (adowner export --hybrid)
 DENSE_DIR = "2_Dense"
-DEFAULT_FPR = 0.01
+DEFAULT_FPR = LINK.fpr  # the one default FPR (adowner.defaults): link, serve, adowner.load
 FORMAT_VERSION = 2
 FPR_TOLERANCE = 1e-12  # an FPR asked for matches a stored one when they differ by less
 
