@@ -11,8 +11,15 @@ from adowner.export.encoder_args import load_encoder
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from adowner.errors import InputError
     from adowner.export.export import export_checkpoint
 
+    if args.migrate is not None:
+        return _migrate(args)
+    if args.checkpoint is None:
+        raise InputError("give a training checkpoint (or --migrate OLD_DIR)", field="checkpoint")
+    if args.out is None:
+        raise InputError("give the model folder to write", field="--out")
     training = Path(args.training_data).read_text(encoding="utf-8") if args.training_data else None
     config = export_checkpoint(
         args.checkpoint,
@@ -31,6 +38,21 @@ def _export(args: argparse.Namespace) -> int:
         ", ".join(f"FPR {t['fpr']:g}: {t['threshold']:.4f}" for t in config["thresholds"]) or "none"
     )
     print(f"wrote {args.out} (dim {config['embedding_dim']}, thresholds {th})")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from adowner.errors import InputError
+    from adowner.export.folder import FORMAT_VERSION, migrate_folder
+
+    given = [o.flags[-1] for o in _CHECKPOINT_OPTIONS if getattr(args, o.dest) != o.default]
+    if args.checkpoint is not None:
+        given.insert(0, "checkpoint")
+    if given:
+        raise InputError(f"takes only --out, not {', '.join(given)}", field="--migrate")
+    migrate_folder(args.migrate, args.out)
+    where = args.out or args.migrate
+    print(f"wrote {where} (adowner.json format {FORMAT_VERSION}, from {args.migrate})")
     return 0
 
 
@@ -62,7 +84,7 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
-#: the options of exporting a checkpoint
+#: the options of exporting a checkpoint (``--migrate`` takes none of them)
 _CHECKPOINT_OPTIONS = (
     flag("--onnx", "also write model.onnx (parity-checked)"),
     data(
@@ -103,8 +125,22 @@ COMMANDS = (
         "sentence-transformers and (with --onnx) ONNX Runtime.",
         run=_export,
         options=(
-            opt("checkpoint", help="training checkpoint (.ckpt written by `adowner train`)"),
-            out("model folder to write (replaced atomically)"),
+            opt(
+                "checkpoint",
+                nargs="?",
+                help="training checkpoint (.ckpt written by `adowner train`)",
+            ),
+            opt(
+                "--out",
+                help="model folder to write (replaced atomically); with --migrate, the "
+                "migrated copy (default: OLD_DIR in place)",
+            ),
+            opt(
+                "--migrate",
+                metavar="OLD_DIR",
+                help="instead of exporting, rewrite an older exported folder's adowner.json in "
+                "the current format (to --out, or in place)",
+            ),
             *_CHECKPOINT_OPTIONS,
         ),
     ),
