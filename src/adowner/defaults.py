@@ -14,7 +14,9 @@ object               used by
 :data:`HYBRID_FIT`   the pairs the hybrid score's combiner is fitted and calibrated on
 :data:`PAIRWISE_FIT` the pairs the paper-pairwise baseline's classifier is fitted on
 :data:`EVALUATE`     ``evaluate``, ``compare`` and ``cv`` (besides :data:`PAIRS`)
-:data:`LINK`         ``link`` (text k-NN, group formation, report)
+:data:`LINK`         ``link`` (text k-NN, group formation, report); its ``fpr`` is the one
+                     default FPR (``serve``, ``adowner.load``, ``export.folder.DEFAULT_FPR``),
+                     the first of ``THRESHOLD_FPRS``, those the thresholds are calibrated at
 :data:`MATCH`        ``chain match`` and the payment matching inside ``link``
 :data:`SIMULATE`     ``simulate`` (``simulate.marketplace.SimConfig``)
 :data:`QUICKSTART`   ``quickstart``
@@ -74,6 +76,10 @@ class LinkDefaults:
 
 
 LINK = LinkDefaults()
+
+#: the FPRs at which an exported folder's thresholds are calibrated: the cosine's
+#: (``export.calibrate``) and the hybrid's (``scoring.hybrid``); ``LINK.fpr`` is the first
+THRESHOLD_FPRS = (LINK.fpr, 0.001)
 
 
 @dataclass(frozen=True)
