@@ -87,6 +87,24 @@ def test_text_edges_threshold_and_mutual():
     assert set(map(tuple, hnsw[["i", "j"]].values)) == set(map(tuple, e[["i", "j"]].values))
 
 
+def test_no_text_edges_have_the_edge_schemas_types():
+    from adowner.chain.tables import EDGES
+
+    found = text_edges(np.eye(4, dtype=np.float32)[:3], threshold=0.5, k=2)  # none above 0.5
+    none = text_edges(np.zeros((0, 4), dtype=np.float32), threshold=0.5, k=2)  # no ads at all
+    some = text_edges(np.ones((3, 4), dtype=np.float32) / 2, threshold=0.5, k=2)
+    assert len(found) == len(none) == 0
+    assert len(some) == 3
+    for frame in (found, none):
+        assert list(frame.columns) == list(some.columns)
+        assert frame.dtypes.to_dict() == some.dtypes.to_dict()
+    for f in EDGES:
+        if f.name in none.columns and f.name not in ("kind", "detail"):
+            assert none[f.name].dtype == f.type.to_pandas_dtype(), f.name
+    assert pd.api.types.is_string_dtype(none["kind"])
+    assert pd.api.types.is_string_dtype(none["detail"])
+
+
 def test_text_edges_rescore_replaces_the_cosine():
     rng = np.random.default_rng(2)
     centres = rng.normal(size=(4, 16))

@@ -136,6 +136,53 @@ def test_migrate_folder_rewrites_old_folders(tmp_path: Path) -> None:
     assert ModelFolder.read(folder).config == cfg
 
 
+def test_export_migrate_command_copies_or_rewrites_a_format_1_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adowner.cli import main
+
+    old = write(tmp_path / "old", thresholds={"0.01": 0.71}, projection=True, format_version=1)
+    (old / ENCODER_CONFIG_NAME).write_text("{}", encoding="utf-8")
+    (old / "model.safetensors").write_bytes(b"weights")
+    before = (old / "adowner.json").read_text(encoding="utf-8")
+
+    assert main(["export", "--migrate", str(old), "--out", str(tmp_path / "new")]) == 0
+    assert "format 2" in capsys.readouterr().out
+    new = json.loads((tmp_path / "new" / "adowner.json").read_text(encoding="utf-8"))
+    assert new["format_version"] == FORMAT_VERSION
+    assert new["thresholds"] == [{"threshold": 0.71, "fpr": 0.01}]
+    assert new["projection_dim"] == 16  # a format-1 head is embedding_dim wide
+    assert (tmp_path / "new" / "model.safetensors").read_bytes() == b"weights"  # all copied
+    assert not (tmp_path / "new" / ENCODER_CONFIG_NAME).exists()
+    assert (old / "adowner.json").read_text(encoding="utf-8") == before  # the old one as it was
+    assert (old / ENCODER_CONFIG_NAME).exists()
+    assert ModelFolder.read(tmp_path / "new").thresholds.at(0.01) == 0.71
+
+    assert main(["export", "--migrate", str(old)]) == 0  # in place
+    assert json.loads((old / "adowner.json").read_text(encoding="utf-8")) == new
+    assert not (old / ENCODER_CONFIG_NAME).exists()
+
+
+def test_export_migrate_refuses_what_it_cannot_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adowner.cli import main
+
+    old = write(tmp_path / "old", thresholds={"0.01": 0.71})
+    assert main(["export", "--migrate", str(old), "--onnx", "--out", str(tmp_path / "n")]) == 2
+    assert "takes only --out, not --onnx" in capsys.readouterr().err
+    assert main(["export", "ckpt", "--migrate", str(old)]) == 2
+    assert "not checkpoint" in capsys.readouterr().err
+    newer = write(tmp_path / "newer", format_version=FORMAT_VERSION + 1)
+    assert main(["export", "--migrate", str(newer), "--out", str(tmp_path / "n")]) == 2
+    assert "newer adowner" in capsys.readouterr().err
+    assert not (tmp_path / "n").exists()  # nothing written
+    assert main(["export", "--out", str(tmp_path / "n")]) == 2  # neither checkpoint nor --migrate
+    assert "give a training checkpoint" in capsys.readouterr().err
+    assert main(["export", "x.ckpt"]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
 def test_not_a_folder_and_bad_values(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not an adowner model folder"):
         ModelFolder.read(tmp_path)

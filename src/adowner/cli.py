@@ -1,8 +1,10 @@
-"""The ``adowner`` command. Each subpackage registers its own subcommands.
+"""The ``adowner`` command. Each subpackage declares its own subcommands.
 
-A subpackage's ``cli.py`` exposes ``register(subparsers)``; it must import only argparse-level
-things at module scope (heavy imports such as torch go inside the handler), so that
-``adowner --help`` stays fast. A handler is set with ``parser.set_defaults(func=handler)`` and
+A subpackage's ``cli.py`` exposes ``COMMANDS``, a table of :class:`adowner.cli_options.Command`
+(name, help, options, handler), which this module adds to the parser; a command tree of its own
+(``chain``) may instead expose ``register(subparsers)``. A ``cli.py`` imports only
+argparse-level things at module scope (heavy imports such as torch go inside the handler), so
+that ``adowner --help`` stays fast. A handler takes the parsed ``argparse.Namespace`` and
 returns an exit code (or None for 0).
 """
 
@@ -15,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from adowner import __version__
+from adowner.cli_options import add_commands
 from adowner.errors import AdownerError
 
 # Order here is the order in ``adowner --help``.
@@ -40,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        module = importlib.import_module(name)
+        if hasattr(module, "COMMANDS"):
+            add_commands(sub, module.COMMANDS)
+        else:
+            module.register(sub)
     return parser
 
 

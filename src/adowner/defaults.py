@@ -14,11 +14,15 @@ object               used by
 :data:`HYBRID_FIT`   the pairs the hybrid score's combiner is fitted and calibrated on
 :data:`PAIRWISE_FIT` the pairs the paper-pairwise baseline's classifier is fitted on
 :data:`EVALUATE`     ``evaluate``, ``compare`` and ``cv`` (besides :data:`PAIRS`)
-:data:`LINK`         ``link`` (text k-NN, group formation, report)
+:data:`LINK`         ``link`` (text k-NN, group formation, report); its ``fpr`` is the one
+                     default FPR (``serve``, ``adowner.load``, ``export.folder.DEFAULT_FPR``),
+                     the first of ``THRESHOLD_FPRS``, those the thresholds are calibrated at
 :data:`MATCH`        ``chain match`` and the payment matching inside ``link``
 :data:`SIMULATE`     ``simulate`` (``simulate.marketplace.SimConfig``)
 :data:`QUICKSTART`   ``quickstart``
 :data:`REVIEW`       ``review`` (the analyst workbench over a ``link`` folder)
+:data:`ENCODER`      :func:`adowner.load` and its options in ``embed`` and ``serve``
+:data:`SERVE`        ``serve`` (``serve.app.create_app``)
 ===================  ===========================================================================
 
 Why two caps on same-owner pairs: evaluation caps one owner's same-owner pairs at 5,000 (all
@@ -74,6 +78,10 @@ class LinkDefaults:
 
 LINK = LinkDefaults()
 
+#: the FPRs at which an exported folder's thresholds are calibrated: the cosine's
+#: (``export.calibrate``) and the hybrid's (``scoring.hybrid``); ``LINK.fpr`` is the first
+THRESHOLD_FPRS = (LINK.fpr, 0.001)
+
 
 @dataclass(frozen=True)
 class MatchDefaults:
@@ -126,6 +134,32 @@ class ReviewDefaults:
 
 
 REVIEW = ReviewDefaults()
+
+
+@dataclass(frozen=True)
+class EncoderDefaults:
+    """:func:`adowner.load` (``export.inference.Encoder``), ``embed`` and ``serve``."""
+
+    backend: str = "auto"  # ONNX where the folder has model.onnx and the device is the CPU
+    threads: int | None = None  # all cores
+    device: str = "cpu"
+    precision: str = "auto"  # fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
+
+
+ENCODER = EncoderDefaults()
+
+
+@dataclass(frozen=True)
+class ServeDefaults:
+    """``serve``: where it listens and the size of a request."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_texts: int = 64  # texts per /embed request (413 above)
+    max_chars: int = 20_000  # characters per text (413 above)
+
+
+SERVE = ServeDefaults()
 
 
 def fields_of(defaults: Any) -> dict[str, Any]:

@@ -1,8 +1,10 @@
-"""Subcommands of adowner.data (registered by adowner.cli): ``adowner prepare``."""
+"""Subcommands of adowner.data (``COMMANDS``, added by adowner.cli): ``adowner prepare``."""
 
 from __future__ import annotations
 
 import argparse
+
+from adowner.cli_options import Command, config, flag, no_progress, opt, out, seed
 
 PREPARE_EPILOG = """\
 adapters (--adapter, default auto):
@@ -27,61 +29,6 @@ example:
   adowner prepare ../shared/data/authorship/agora_vendor_listings_2014-01.csv --out runs/prepared/agora
   adowner prepare runs/sim/ads.parquet --owner-column true_owner --out runs/prepared/sim-true
 """
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this subpackage's subcommands to sub."""
-    p = sub.add_parser(
-        "prepare",
-        help="validate, mask identifiers, label owners, dedup and split ads by owner",
-        description="Read ad files, quarantine bad rows, mask identifiers, label owners, "
-        "drop duplicates and write owner-disjoint train/val/test Parquet splits.",
-        epilog=PREPARE_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="ad files (csv, tsv, jsonl, parquet, xlsx, xml)"
-    )
-    p.add_argument("--out", required=True, help="output folder (replaced atomically)")
-    p.add_argument(
-        "--adapter", default="auto", choices=("auto", "generic", "agora", "beer"), help="see below"
-    )
-    p.add_argument(
-        "--map",
-        action="append",
-        default=[],
-        metavar="FROM=TO",
-        help="rename a column, e.g. --map vendor=owner (repeatable)",
-    )
-    p.add_argument(
-        "--config",
-        help="data settings: a YAML path or a packaged prepare config's name (default: default)",
-    )
-    p.add_argument("--owner-column", help="column to use as the owner label (e.g. true_owner)")
-    p.add_argument(
-        "--owner-pairs",
-        metavar="FILE",
-        help="must-link / cannot-link pairs of ads over the owners (adowner review's label export)",
-    )
-    p.add_argument("--salt", help="salt of identifier hashes (default: a public, non-secret salt)")
-    p.add_argument("--region", help="phone region for numbers without a country code (default US)")
-    p.add_argument("--max-chars", type=int, help="cut longer texts (default 20000)")
-    p.add_argument(
-        "--near-dup-threshold", type=float, help="Jaccard of char 5-grams for near-dups (0.9)"
-    )
-    p.add_argument(
-        "--dedup",
-        choices=["all", "eval", "none"],
-        help="drop duplicates from all splits (default), from val/test only (eval: training "
-        "keeps reposts as positives), or none",
-    )
-    p.add_argument("--no-dedup", action="store_true", help="keep duplicates (= --dedup none)")
-    p.add_argument(
-        "--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"), help="owner fractions"
-    )
-    p.add_argument("--seed", type=int, help="seed of the owner split (default 0)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=_prepare)
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -149,3 +96,72 @@ def _prepare(args: argparse.Namespace) -> int:
     print(json.dumps(brief))
     print(f"wrote {args.out}/{{train,val,test}}.parquet, quarantine.jsonl, summary.json")
     return 0
+
+
+COMMANDS = (
+    Command(
+        "prepare",
+        help="validate, mask identifiers, label owners, dedup and split ads by owner",
+        description="Read ad files, quarantine bad rows, mask identifiers, label owners, "
+        "drop duplicates and write owner-disjoint train/val/test Parquet splits.",
+        epilog=PREPARE_EPILOG,
+        raw_description=True,
+        run=_prepare,
+        options=(
+            opt(
+                "inputs",
+                nargs="+",
+                metavar="INPUT",
+                help="ad files (csv, tsv, jsonl, parquet, xlsx, xml)",
+            ),
+            out("output folder (replaced atomically)"),
+            opt(
+                "--adapter",
+                default="auto",
+                choices=("auto", "generic", "agora", "beer"),
+                help="see below",
+            ),
+            opt(
+                "--map",
+                action="append",
+                default=[],
+                metavar="FROM=TO",
+                help="rename a column, e.g. --map vendor=owner (repeatable)",
+            ),
+            config(
+                "data settings: a YAML path or a packaged prepare config's name (default: default)"
+            ),
+            opt("--owner-column", help="column to use as the owner label (e.g. true_owner)"),
+            opt(
+                "--owner-pairs",
+                metavar="FILE",
+                help="must-link / cannot-link pairs of ads over the owners (adowner review's "
+                "label export)",
+            ),
+            opt("--salt", help="salt of identifier hashes (default: a public, non-secret salt)"),
+            opt("--region", help="phone region for numbers without a country code (default US)"),
+            opt("--max-chars", type=int, help="cut longer texts (default 20000)"),
+            opt(
+                "--near-dup-threshold",
+                type=float,
+                help="Jaccard of char 5-grams for near-dups (0.9)",
+            ),
+            opt(
+                "--dedup",
+                choices=["all", "eval", "none"],
+                help="drop duplicates from all splits (default), from val/test only (eval: "
+                "training keeps reposts as positives), or none",
+            ),
+            flag("--no-dedup", "keep duplicates (= --dedup none)"),
+            opt(
+                "--split",
+                type=float,
+                nargs=3,
+                metavar=("TRAIN", "VAL", "TEST"),
+                help="owner fractions",
+            ),
+            seed("seed of the owner split (default 0)"),
+            no_progress(),
+        ),
+    ),
+)

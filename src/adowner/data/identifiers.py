@@ -245,14 +245,18 @@ def _item_text(text: str) -> str | None:
             edits.append((m.start(), m.end(), h.translate(_HOMOGLYPH_DIGIT) if h else " "))
     if not edits:
         return t
-    edits.sort()  # whole letter runs each, or 24/7: they never overlap
+    return _splice(t, sorted(edits))  # whole letter runs each, or 24/7: they never overlap
+
+
+def _splice(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with each ``(start, end, new)`` of ``spans`` (sorted, disjoint) put in."""
     parts: list[str] = []
     last = 0
-    for start, end, new in edits:
-        parts.append(t[last:start])
+    for start, end, new in spans:
+        parts.append(text[last:start])
         parts.append(new)
         last = end
-    parts.append(t[last:])
+    parts.append(text[last:])
     return "".join(parts)
 
 
@@ -807,14 +811,7 @@ def mask_and_count(
     spans = sorted(
         [(i.start, i.end, TOKENS[i.kind]) for i in found] + [(s, e, NUM_TOKEN) for s, e in net]
     )
-    parts: list[str] = []
-    last = 0
-    for start, end, token in spans:
-        parts.append(text[last:start])
-        parts.append(token)
-        last = end
-    parts.append(text[last:])
-    return "".join(parts), found, len(net)
+    return _splice(text, spans), found, len(net)
 
 
 def mask_identifiers(

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from adowner.defaults import EVALUATE, PAIRS
 from adowner.errors import InputError
 from adowner.evaluation.data import EvalData
 from adowner.evaluation.report import write_report
-from adowner.evaluation.runner import evaluate_model
+from adowner.evaluation.runner import PairProtocol, evaluate_model
 from adowner.log import get_logger
 
 log = get_logger(__name__)
@@ -53,13 +53,13 @@ def compare_models(
     specs: list[str],
     data: EvalData,
     out: str | Path,
-    *,
-    seed: int = EVALUATE.seed,
-    neg_ratio: int = PAIRS.neg_ratio,
-    bootstrap: int = EVALUATE.bootstrap,
-    max_pos_per_owner: int = PAIRS.max_pos_per_owner,
+    **protocol: Any,
 ) -> list[tuple[str, Path]]:
-    """Evaluate each spec (resuming finished ones) and write the comparison files to ``out``."""
+    """Evaluate each spec (resuming finished ones) and write the comparison files to ``out``.
+
+    ``protocol``: the fields of :class:`~adowner.evaluation.runner.PairProtocol`, for every spec.
+    """
+    settings = asdict(PairProtocol(**protocol))
     if not specs:
         raise InputError("give at least one model", field="--models")
     out = Path(out)
@@ -74,27 +74,10 @@ def compare_models(
             raise InputError(f"model {spec!r} given twice", field="--models")
         seen.add(slug)
         folder = out / "models" / slug
-        settings = {
-            "model": spec,
-            "data": data.source,
-            "seed": seed,
-            "neg_ratio": neg_ratio,
-            "bootstrap": bootstrap,
-            "max_pos_per_owner": max_pos_per_owner,
-        }
-        if _finished(folder, settings):
+        if _finished(folder, {"model": spec, "data": data.source, **settings}):
             log.info("%s: already evaluated in %s, reusing", spec, folder)
         else:
-            evaluate_model(
-                spec,
-                data,
-                folder,
-                seed=seed,
-                neg_ratio=neg_ratio,
-                bootstrap=bootstrap,
-                max_pos_per_owner=max_pos_per_owner,
-                shared=shared,
-            )
+            evaluate_model(spec, data, folder, shared=shared, **settings)
         runs.append((spec, folder))
     write_report(runs, out, data.source)
     return runs

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from adowner._io import atomic_open, atomic_path
-from adowner.evaluation.runner import METRIC_KEYS
+from adowner.evaluation.runner import BY_SIZE_COLUMNS, METRIC_KEYS
 
 TABLE_KEYS = [k for k in METRIC_KEYS if not k.startswith("n_")] + ["n_ads", "n_owners"]
 
@@ -182,16 +182,7 @@ def write_report(runs: list[tuple[str, Path]], out: Path, data: str) -> None:
             parts.append(_img(_figure_png(fig), f"score histogram {name}"))
             plt.close(fig)
     parts.append("</div><h2>Results by owner size</h2>")
-    cols = (
-        "owner_size",
-        "n_owners",
-        "n_queries",
-        "p@1",
-        "r_precision",
-        "mrr",
-        "roc_auc",
-        "tpr@fpr=0.01",
-    )
+    cols = tuple(BY_SIZE_COLUMNS)
     parts.append(
         "<table id='by-size'><thead><tr><th>model</th>"
         + "".join(f"<th>{esc(c)}</th>" for c in cols)

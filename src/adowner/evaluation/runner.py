@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,33 @@ METRIC_KEYS = (
     "n_neg_pairs",
 )
 SIZE_BUCKETS = ((2, 2), (3, 5), (6, 10), (11, 50), (51, None))
+#: the columns of the results by owner size (``details.json``), with their heading in
+#: ``metrics.md``; ``compare``'s report shows the same columns
+BY_SIZE_COLUMNS = {
+    "owner_size": "owner size",
+    "n_owners": "owners",
+    "n_queries": "queries",
+    "p@1": "p@1",
+    "r_precision": "r_precision",
+    "mrr": "mrr",
+    "roc_auc": "roc_auc",
+    "tpr@fpr=0.01": "tpr@fpr=0.01",
+}
+
+
+@dataclass(frozen=True)
+class PairProtocol:
+    """How a run samples its pairs and intervals (recorded in ``details.json``).
+
+    The keyword arguments of :func:`evaluate_model` and ``compare.compare_models`` (one
+    definition of their names and defaults, :mod:`adowner.defaults`); ``compare`` reuses a
+    finished run only when they match.
+    """
+
+    seed: int = EVALUATE.seed
+    neg_ratio: int = PAIRS.neg_ratio
+    bootstrap: int = EVALUATE.bootstrap
+    max_pos_per_owner: int = PAIRS.max_pos_per_owner
 
 
 def _bucket_name(lo: int, hi: int | None) -> str:
@@ -176,16 +204,17 @@ def evaluate_model(
     data: EvalData,
     out: str | Path,
     *,
-    seed: int = EVALUATE.seed,
-    neg_ratio: int = PAIRS.neg_ratio,
-    bootstrap: int = EVALUATE.bootstrap,
-    max_pos_per_owner: int = PAIRS.max_pos_per_owner,
     shared: dict[str, Any] | None = None,
+    **protocol: Any,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` on ``data.test``, write the files of the module docstring to ``out``.
 
-    ``shared``: models loaded by earlier calls, reused (see :func:`resolve_model`).
+    ``protocol``: the fields of :class:`PairProtocol` (``seed``, ``neg_ratio``, ``bootstrap``,
+    ``max_pos_per_owner``). ``shared``: models loaded by earlier calls, reused (see
+    :func:`resolve_model`).
     """
+    settings = PairProtocol(**protocol)
+    seed, bootstrap = settings.seed, settings.bootstrap
     out = Path(out)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -204,7 +233,11 @@ def evaluate_model(
 
     texts, owners, dups = _columns(data.test)
     i, j, y = sample_pairs(
-        owners, dups, neg_ratio=neg_ratio, seed=seed, max_pos_per_owner=max_pos_per_owner
+        owners,
+        dups,
+        neg_ratio=settings.neg_ratio,
+        seed=seed,
+        max_pos_per_owner=settings.max_pos_per_owner,
     )
     t0 = time.perf_counter()
     log.info("%s: scoring %d test ads", spec, len(texts))
@@ -247,10 +280,7 @@ def evaluate_model(
     details = {
         "model": spec,
         "data": data.source,
-        "seed": seed,
-        "neg_ratio": neg_ratio,
-        "bootstrap": bootstrap,
-        "max_pos_per_owner": max_pos_per_owner,
+        **asdict(settings),
         "kind": scored.kind,
         "grouping": group_info,
         "by_owner_size": by_size,
@@ -330,26 +360,11 @@ def metrics_markdown(metrics: dict[str, Any], details: dict[str, Any]) -> str:
             "",
             "## By owner size",
             "",
-            "| owner size | owners | queries | p@1 | r_precision | mrr | tpr@fpr=0.01 |",
-            "|---|---|---|---|---|---|---|",
+            "| " + " | ".join(BY_SIZE_COLUMNS.values()) + " |",
+            "|" + "---|" * len(BY_SIZE_COLUMNS),
         ]
         for r in details["by_owner_size"]:
-            lines.append(
-                "| "
-                + " | ".join(
-                    _fmt(r.get(k, ""))
-                    for k in (
-                        "owner_size",
-                        "n_owners",
-                        "n_queries",
-                        "p@1",
-                        "r_precision",
-                        "mrr",
-                        "tpr@fpr=0.01",
-                    )
-                )
-                + " |"
-            )
+            lines.append("| " + " | ".join(_fmt(r.get(k, "")) for k in BY_SIZE_COLUMNS) + " |")
     notes = details.get("notes") or []
     if notes:
         lines += ["", "## Notes", "", *[f"- {n}" for n in notes]]

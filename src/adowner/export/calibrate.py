@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from adowner.defaults import PAIRS
+from adowner.defaults import PAIRS, THRESHOLD_FPRS
 from adowner.errors import AdownerError
 
-DEFAULT_FPRS = (0.01, 0.001)
+DEFAULT_FPRS = THRESHOLD_FPRS  # adowner.defaults: the hybrid's thresholds use the same
 
 
 def calibrate(

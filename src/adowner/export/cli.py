@@ -1,73 +1,25 @@
-"""Subcommands of adowner.export: ``export`` and ``embed`` (registered by adowner.cli)."""
+"""Subcommands of adowner.export (``COMMANDS``, added by adowner.cli): ``export``, ``embed``."""
 
 from __future__ import annotations
 
 import argparse
 
-from adowner.export.encoder_args import add_encoder_args, load_encoder
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``export`` and ``embed`` to ``sub``."""
-    p = sub.add_parser(
-        "export",
-        help="write a portable model folder (safetensors, tokenizer, ST files, thresholds, card)",
-        description="Export a training checkpoint to one folder that loads in adowner, "
-        "sentence-transformers and (with --onnx) ONNX Runtime.",
-    )
-    p.add_argument("checkpoint", help="training checkpoint (.ckpt written by `adowner train`)")
-    p.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
-    p.add_argument("--onnx", action="store_true", help="also write model.onnx (parity-checked)")
-    p.add_argument(
-        "--data",
-        help="prepared folder (`adowner prepare`); its val.parquet calibrates the thresholds",
-    )
-    p.add_argument(
-        "--hybrid",
-        action="store_true",
-        help="also fit the hybrid same-owner score (cosine + char n-grams + pairwise features; "
-        "needs --data with train and val) and store it as hybrid.json",
-    )
-    p.add_argument(
-        "--hybrid-location",
-        choices=("auto", "off"),
-        default="auto",
-        help="auto: the hybrid also compares the ads' location fields where at least half of "
-        "val has one (callers then pass locations); off: texts only",
-    )
-    p.add_argument(
-        "--metrics",
-        action="append",
-        help="compare table.csv or evaluate/train metrics.json for the card (repeatable)",
-    )
-    p.add_argument("--metrics-model", help="the row of --metrics that is this model")
-    p.add_argument("--dataset", help="name of the evaluation data, for the card")
-    p.add_argument(
-        "--training-data", help="Markdown file describing the training data and labels (card)"
-    )
-    p.add_argument(
-        "--card-template", help="model card template (default: the packaged model_card.md)"
-    )
-    p.set_defaults(func=_export)
-
-    e = sub.add_parser(
-        "embed",
-        help="embed every ad of a file with an exported model (fast path)",
-        description="Embed an ads file (prepared parquet with a text column, or any file "
-        "`adowner prepare` reads) into a float32 .npy, one L2-normalised row an ad.",
-    )
-    e.add_argument("--model", required=True, help="exported model folder")
-    e.add_argument("--data", required=True, help="ads file (.parquet, .csv, .jsonl, .xlsx)")
-    e.add_argument("--out", required=True, help="output .npy (ad ids go to OUT.ids.txt)")
-    add_encoder_args(e)
-    e.set_defaults(func=_embed)
+from adowner.cli_options import ENCODER_OPTIONS, Command, data, flag, model, opt, out
+from adowner.export.encoder_args import load_encoder
 
 
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from adowner.errors import InputError
     from adowner.export.export import export_checkpoint
 
+    if args.migrate is not None:
+        return _migrate(args)
+    if args.checkpoint is None:
+        raise InputError("give a training checkpoint (or --migrate OLD_DIR)", field="checkpoint")
+    if args.out is None:
+        raise InputError("give the model folder to write", field="--out")
     training = Path(args.training_data).read_text(encoding="utf-8") if args.training_data else None
     config = export_checkpoint(
         args.checkpoint,
@@ -86,6 +38,21 @@ def _export(args: argparse.Namespace) -> int:
         ", ".join(f"FPR {t['fpr']:g}: {t['threshold']:.4f}" for t in config["thresholds"]) or "none"
     )
     print(f"wrote {args.out} (dim {config['embedding_dim']}, thresholds {th})")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from adowner.errors import InputError
+    from adowner.export.folder import FORMAT_VERSION, migrate_folder
+
+    given = [o.flags[-1] for o in _CHECKPOINT_OPTIONS if getattr(args, o.dest) != o.default]
+    if args.checkpoint is not None:
+        given.insert(0, "checkpoint")
+    if given:
+        raise InputError(f"takes only --out, not {', '.join(given)}", field="--migrate")
+    migrate_folder(args.migrate, args.out)
+    where = args.out or args.migrate
+    print(f"wrote {where} (adowner.json format {FORMAT_VERSION}, from {args.migrate})")
     return 0
 
 
@@ -115,3 +82,79 @@ def _embed(args: argparse.Namespace) -> int:
         f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, {encoder.backend}, {encoder.precision})"
     )
     return 0
+
+
+#: the options of exporting a checkpoint (``--migrate`` takes none of them)
+_CHECKPOINT_OPTIONS = (
+    flag("--onnx", "also write model.onnx (parity-checked)"),
+    data(
+        "prepared folder (`adowner prepare`); its val.parquet calibrates the thresholds",
+        required=False,
+    ),
+    flag(
+        "--hybrid",
+        "also fit the hybrid same-owner score (cosine + char n-grams + pairwise "
+        "features; needs --data with train and val) and store it as hybrid.json",
+    ),
+    opt(
+        "--hybrid-location",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: the hybrid also compares the ads' location fields where at least "
+        "half of val has one (callers then pass locations); off: texts only",
+    ),
+    opt(
+        "--metrics",
+        action="append",
+        help="compare table.csv or evaluate/train metrics.json for the card (repeatable)",
+    ),
+    opt("--metrics-model", help="the row of --metrics that is this model"),
+    opt("--dataset", help="name of the evaluation data, for the card"),
+    opt(
+        "--training-data",
+        help="Markdown file describing the training data and labels (card)",
+    ),
+    opt("--card-template", help="model card template (default: the packaged model_card.md)"),
+)
+
+COMMANDS = (
+    Command(
+        "export",
+        help="write a portable model folder (safetensors, tokenizer, ST files, thresholds, card)",
+        description="Export a training checkpoint to one folder that loads in adowner, "
+        "sentence-transformers and (with --onnx) ONNX Runtime.",
+        run=_export,
+        options=(
+            opt(
+                "checkpoint",
+                nargs="?",
+                help="training checkpoint (.ckpt written by `adowner train`)",
+            ),
+            opt(
+                "--out",
+                help="model folder to write (replaced atomically); with --migrate, the "
+                "migrated copy (default: OLD_DIR in place)",
+            ),
+            opt(
+                "--migrate",
+                metavar="OLD_DIR",
+                help="instead of exporting, rewrite an older exported folder's adowner.json in "
+                "the current format (to --out, or in place)",
+            ),
+            *_CHECKPOINT_OPTIONS,
+        ),
+    ),
+    Command(
+        "embed",
+        help="embed every ad of a file with an exported model (fast path)",
+        description="Embed an ads file (prepared parquet with a text column, or any file "
+        "`adowner prepare` reads) into a float32 .npy, one L2-normalised row an ad.",
+        run=_embed,
+        options=(
+            model(),
+            data("ads file (.parquet, .csv, .jsonl, .xlsx)"),
+            out("output .npy (ad ids go to OUT.ids.txt)"),
+            *ENCODER_OPTIONS,
+        ),
+    ),
+)

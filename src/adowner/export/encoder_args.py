@@ -1,7 +1,9 @@
-"""The options of :func:`adowner.load` as command-line arguments (``embed`` and ``serve``).
+""":func:`adowner.load` from the parsed options of ``embed`` and ``serve``.
 
-Kept out of the ``cli`` modules so that no command's module imports another's. Only argparse
-at import time; :func:`load_encoder` imports the inference code when it runs.
+The options themselves are ``adowner.cli_options.ENCODER_OPTIONS`` (their defaults
+``adowner.defaults.ENCODER``, which :class:`~adowner.export.inference.Encoder` reads too). Kept
+out of the ``cli`` modules so that no command's module imports another's; only argparse at
+import time, the inference code when :func:`load_encoder` runs.
 """
 
 from __future__ import annotations
@@ -13,30 +15,8 @@ if TYPE_CHECKING:
     from adowner.export.inference import Encoder
 
 
-def add_encoder_args(p: argparse.ArgumentParser) -> None:
-    """The options of :func:`adowner.load` (shared by ``embed`` and ``serve``)."""
-    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        help="cores to use (ONNX: one single-threaded session per core; default: all)",
-    )
-    p.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
-    )
-    p.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "bf16", "fp16"],
-        help="PyTorch backend: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32",
-    )
-
-
 def load_encoder(args: argparse.Namespace) -> Encoder:
-    """:func:`adowner.load` with the options :func:`add_encoder_args` added."""
+    """:func:`adowner.load` with the options of ``ENCODER_OPTIONS``."""
     from adowner.export.inference import load
 
     return load(

@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from adowner.defaults import LINK
 from adowner.errors import AdownerError, InputError
 
 CONFIG_NAME = "adowner.json"
@@ -70,7 +71,7 @@ ONNX_NAME = "model.onnx"
 ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BERT operators
 HYBRID_NAME = "hybrid.json"  # optional: the hybrid same-owner score (adowner export --hybrid)
 DENSE_DIR = "2_Dense"
-DEFAULT_FPR = 0.01
+DEFAULT_FPR = LINK.fpr  # the one default FPR (adowner.defaults): link, serve, adowner.load
 FORMAT_VERSION = 2
 FPR_TOLERANCE = 1e-12  # an FPR asked for matches a stored one when they differ by less
 
@@ -213,14 +214,32 @@ def migrate_config(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
     return out
 
 
-def migrate_folder(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Rewrite an old folder's ``adowner.json`` in the current format, atomically, and remove
-    its redundant ``adowner_encoder.json``; return the new config."""
-    from adowner._io import write_json
+def migrate_folder(
+    folder: str | os.PathLike[str], out: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
+    """Rewrite an old folder's ``adowner.json`` in the current format and drop its redundant
+    ``adowner_encoder.json``; return the new config (``adowner export --migrate``).
 
-    model = ModelFolder.read(folder)
-    write_json(model.config, model.path / CONFIG_NAME)
-    (model.path / ENCODER_CONFIG_NAME).unlink(missing_ok=True)
+    In place without ``out`` (``adowner.json`` is replaced atomically); with ``out``, the
+    folder is copied to ``out`` (replaced as a whole, atomically) and the copy migrated, the
+    old folder left as it was. A folder this version cannot read raises :class:`InputError`
+    before anything is written.
+    """
+    import shutil
+
+    from adowner._io import atomic_dir, write_json
+
+    def rewrite(path: Path) -> None:
+        write_json(model.config, path / CONFIG_NAME)
+        (path / ENCODER_CONFIG_NAME).unlink(missing_ok=True)
+
+    model = ModelFolder.read(folder)  # reads, migrates in memory and checks
+    if out is None or Path(out).resolve() == model.path.resolve():
+        rewrite(model.path)
+    else:
+        with atomic_dir(out) as tmp:
+            shutil.copytree(model.path, tmp, dirs_exist_ok=True)
+            rewrite(tmp)
     return model.config
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from adowner.defaults import ENCODER
 from adowner.errors import AdownerError, InputError
 from adowner.export.folder import (  # noqa: F401 - re-exported: the names callers import
     CONFIG_NAME,
@@ -193,13 +194,13 @@ class Encoder:
         self,
         folder: str | os.PathLike[str] | ModelFolder,
         *,
-        backend: str = "auto",
-        threads: int | None = None,
+        backend: str = ENCODER.backend,
+        threads: int | None = ENCODER.threads,
         token_budget: int | None = None,
         max_batch: int | None = None,
         workers: int | None = None,
-        device: str = "cpu",
-        precision: str = "auto",
+        device: str = ENCODER.device,
+        precision: str = ENCODER.precision,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -443,8 +444,8 @@ class Encoder:
 def load(
     path: str | os.PathLike[str] | ModelFolder,
     *,
-    backend: str = "auto",
-    threads: int | None = None,
+    backend: str = ENCODER.backend,
+    threads: int | None = ENCODER.threads,
     **kwargs: Any,
 ) -> Encoder:
     """Load an exported model folder for fast inference (see :class:`Encoder`)."""

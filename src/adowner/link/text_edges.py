@@ -39,10 +39,13 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from adowner.chain.tables import EDGES
 from adowner.defaults import LINK
 from adowner.scoring.search import knn
 
@@ -98,17 +101,20 @@ def text_edges(
     prefix = np.where(df["mutual"].to_numpy(), "mutual k-NN, best rank ", "k-NN rank ")
     df["detail"] = pd.Series(prefix, dtype=object) + df["rank"].astype(str)
     df["kind"] = "text"
-    return df[["i", "j", "kind", "score", "mutual", "detail"]]
+    return df[list(COLUMNS)]
+
+
+#: the columns of a text edge: the two ads' rows, then those of the edge schema
+#: (``chain.tables.EDGES``) that a text edge fills; ``link`` adds ``src``/``dst`` (the ad ids)
+#: and ``same_group``
+COLUMNS = ("i", "j", "kind", "score", "mutual", "detail")
 
 
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "i": pd.Series([], dtype=np.int64),
-            "j": pd.Series([], dtype=np.int64),
-            "kind": pd.Series([], dtype=object),
-            "score": pd.Series([], dtype=np.float32),
-            "mutual": pd.Series([], dtype=bool),
-            "detail": pd.Series([], dtype=object),
-        }
-    )
+    """No edges, with the columns of :data:`COLUMNS` and the dtypes of ``EDGES``' fields (text
+    as pandas' default string dtype, as the edges :func:`text_edges` finds)."""
+    dtypes: dict[str, Any] = {"i": np.int64, "j": np.int64}
+    for f in EDGES:
+        if f.name in COLUMNS:
+            dtypes[f.name] = "str" if pa.types.is_string(f.type) else f.type.to_pandas_dtype()
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in COLUMNS})

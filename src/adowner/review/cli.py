@@ -4,36 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from adowner.cli_options import Command, opt
 from adowner.defaults import REVIEW
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``adowner review``."""
-    p = sub.add_parser(
-        "review",
-        help="analyst workbench over a link folder: groups, reasons, decisions, label export",
-        description="Serve a local web application over a `link` output folder: the ranked "
-        "groups with filters and search, each group's reason, ads side by side, timeline, cities, "
-        "evidence and false-merge warnings; confirm / dismiss / split / note decisions kept in "
-        "SQLite; labels exported as must-link / cannot-link pairs for `prepare --owner-pairs`.",
-        epilog="The token comes from --token, else ADOWNER_REVIEW_TOKEN, else a random one; the "
-        "command prints http://HOST:PORT/?token=TOKEN. Open that once: the browser keeps the "
-        "token in a cookie (HttpOnly, SameSite=Strict). Scripts send 'Authorization: Bearer TOKEN'.",
-    )
-    p.add_argument("link_dir", metavar="LINK_DIR", help="a link output folder (adowner link --out)")
-    p.add_argument("--host", help="address to listen on (default %(default)s: this machine only)")
-    p.add_argument("--port", type=int, help="port (default %(default)s)")
-    p.add_argument("--token", help="access token (default: $ADOWNER_REVIEW_TOKEN or a random one)")
-    p.add_argument("--db", help="decisions database (default LINK_DIR/%(default)s)")
-    p.add_argument(
-        "--ads", help="the ads file it was linked from (only for a link folder without ads.parquet)"
-    )
-    p.add_argument(
-        "--export-labels",
-        metavar="FILE",
-        help="write the decisions as must-link / cannot-link pairs (CSV) to FILE and exit",
-    )
-    p.set_defaults(func=_review, host=REVIEW.host, port=REVIEW.port, db=REVIEW.db)
 
 
 def _review(args: argparse.Namespace) -> int:
@@ -81,3 +53,36 @@ def _review(args: argparse.Namespace) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", server_header=False)
     return 0
+
+
+COMMANDS = (
+    Command(
+        "review",
+        help="analyst workbench over a link folder: groups, reasons, decisions, label export",
+        description="Serve a local web application over a `link` output folder: the ranked "
+        "groups with filters and search, each group's reason, ads side by side, timeline, cities, "
+        "evidence and false-merge warnings; confirm / dismiss / split / note decisions kept in "
+        "SQLite; labels exported as must-link / cannot-link pairs for `prepare --owner-pairs`.",
+        epilog="The token comes from --token, else ADOWNER_REVIEW_TOKEN, else a random one; the "
+        "command prints http://HOST:PORT/?token=TOKEN. Open that once: the browser keeps the "
+        "token in a cookie (HttpOnly, SameSite=Strict). Scripts send 'Authorization: Bearer TOKEN'.",
+        run=_review,
+        options=(
+            opt("link_dir", metavar="LINK_DIR", help="a link output folder (adowner link --out)"),
+            opt("--host", help="address to listen on (default %(default)s: this machine only)"),
+            opt("--port", type=int, help="port (default %(default)s)"),
+            opt("--token", help="access token (default: $ADOWNER_REVIEW_TOKEN or a random one)"),
+            opt("--db", help="decisions database (default LINK_DIR/%(default)s)"),
+            opt(
+                "--ads",
+                help="the ads file it was linked from (only for a link folder without ads.parquet)",
+            ),
+            opt(
+                "--export-labels",
+                metavar="FILE",
+                help="write the decisions as must-link / cannot-link pairs (CSV) to FILE and exit",
+            ),
+        ),
+        defaults={"host": REVIEW.host, "port": REVIEW.port, "db": REVIEW.db},
+    ),
+)

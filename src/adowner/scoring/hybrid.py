@@ -60,7 +60,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from adowner.defaults import HYBRID_FIT
+from adowner.defaults import HYBRID_FIT, THRESHOLD_FPRS
 from adowner.errors import InputError
 from adowner.log import get_logger
 from adowner.scoring import Index, Locations, Ranked, Texts
@@ -233,7 +233,7 @@ class Hybrid:
         )
 
     def calibrate(
-        self, val_df: Any, fprs: tuple[float, ...] = (0.01, 0.001), folds: int = 5
+        self, val_df: Any, fprs: tuple[float, ...] = THRESHOLD_FPRS, folds: int = 5
     ) -> dict[str, Any]:
         """Probability thresholds at each target FPR, from **out-of-fold** scores of val pairs.
 

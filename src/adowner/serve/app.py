@@ -38,7 +38,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StrictStr
 from starlette.concurrency import run_in_threadpool
 
-from adowner.export.folder import ThresholdError
+from adowner.defaults import SERVE
+from adowner.export.folder import DEFAULT_FPR, ThresholdError
 from adowner.log import get_logger
 
 log = get_logger(__name__)
@@ -106,11 +107,11 @@ class _Reject(Exception):
 def create_app(
     encoder: Any,
     *,
-    max_texts: int = 64,
-    max_chars: int = 20_000,
+    max_texts: int = SERVE.max_texts,
+    max_chars: int = SERVE.max_chars,
     max_body_bytes: int | None = None,
     token: str | None = None,
-    default_fpr: float = 0.01,
+    default_fpr: float = DEFAULT_FPR,
     batch_texts: int = 64,
 ) -> FastAPI:
     """A FastAPI app serving ``encoder`` (what :func:`adowner.load` returns)."""

@@ -1,27 +1,11 @@
-"""Subcommands of adowner.serve: ``serve`` (registered by adowner.cli)."""
+"""Subcommands of adowner.serve (``COMMANDS``, added by adowner.cli): ``serve``."""
 
 from __future__ import annotations
 
 import argparse
 
-from adowner.export.encoder_args import add_encoder_args
-
-
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``serve`` to ``sub``."""
-    p = sub.add_parser(
-        "serve",
-        help="HTTP service over an exported model (/health, /embed, /same-owner)",
-        description="Serve an exported model folder over HTTP with FastAPI and uvicorn. Set "
-        "ADOWNER_API_TOKEN to require 'Authorization: Bearer <token>' on every call but /health.",
-    )
-    p.add_argument("--model", required=True, help="exported model folder")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    add_encoder_args(p)
-    p.add_argument("--max-texts", type=int, default=64, help="texts per /embed request (413 above)")
-    p.add_argument("--max-chars", type=int, default=20_000, help="characters per text (413 above)")
-    p.set_defaults(func=_serve)
+from adowner.cli_options import ENCODER_OPTIONS, Command, model, opt
+from adowner.defaults import SERVE, fields_of
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -53,3 +37,23 @@ def _serve(args: argparse.Namespace) -> int:
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", server_header=False)
     return 0
+
+
+COMMANDS = (
+    Command(
+        "serve",
+        help="HTTP service over an exported model (/health, /embed, /same-owner)",
+        description="Serve an exported model folder over HTTP with FastAPI and uvicorn. Set "
+        "ADOWNER_API_TOKEN to require 'Authorization: Bearer <token>' on every call but /health.",
+        run=_serve,
+        options=(
+            model(),
+            opt("--host", help="address to listen on (default %(default)s)"),
+            opt("--port", type=int, help="port (default %(default)s)"),
+            *ENCODER_OPTIONS,
+            opt("--max-texts", type=int, help="texts per /embed request (413 above)"),
+            opt("--max-chars", type=int, help="characters per text (413 above)"),
+        ),
+        defaults=fields_of(SERVE),
+    ),
+)

@@ -315,22 +315,10 @@ def simulate_chain(
             payer = strangers[int(rng.integers(len(strangers)))]
             txid = chain.spend(when, payer, [(addr, value)])
             pending.append((txid, 0, addr, value))
-        elif kind == 3:  # JoinMarket-style CoinJoin: k equal outputs plus each one's change
-            _coinjoin(
-                chain,
-                rng,
-                when,
-                _participants(rng, wallets, strangers, exchange, 3, 6),
-                whirlpool=False,
-            )
-        elif kind == 4:  # Whirlpool 5x5: equal outputs of the pool denomination, no change
-            _coinjoin(
-                chain,
-                rng,
-                when,
-                _participants(rng, wallets, strangers, exchange, 5, 5),
-                whirlpool=True,
-            )
+        elif kind in _COINJOINS:
+            lo, hi, whirlpool = _COINJOINS[kind]
+            parts = _participants(rng, wallets, strangers, exchange, lo, hi)
+            _coinjoin(chain, rng, when, parts, whirlpool=whirlpool)
         elif kind == 5 and pending:  # the processor sweeps received payments with its seed coin
             total = sum(c[3] for c in pending) + processor_utxo[3] - 10_000
             dest = seeds[int(rng.integers(len(seeds)))]
@@ -358,6 +346,12 @@ def simulate_chain(
 
 def _stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "big")
+
+
+#: background kinds that are CoinJoins: (fewest, most participants, Whirlpool?). 3: JoinMarket
+#: style, k equal outputs plus each one's change; 4: Whirlpool 5x5, equal outputs of the pool
+#: denomination, no change
+_COINJOINS = {3: (3, 6, False), 4: (5, 5, True)}
 
 
 def _participants(

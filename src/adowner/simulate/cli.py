@@ -1,16 +1,31 @@
-"""Subcommands of adowner.simulate (registered by adowner.cli): ``adowner simulate``."""
+"""Subcommands of adowner.simulate (``COMMANDS``, added by adowner.cli): ``adowner simulate``."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from adowner.cli_options import Command, flag, no_progress, opt, out, seed
 from adowner.defaults import SIMULATE, fields_of
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``simulate`` to sub."""
-    p = sub.add_parser(
+def _simulate(args: argparse.Namespace) -> int:
+    from adowner.simulate.run import run_simulation
+
+    settings = {k: getattr(args, k) for k in fields_of(SIMULATE)}  # SimConfig's fields, but:
+    settings["n_owners"] = settings.pop("owners")
+    run_simulation(
+        args.out,
+        chain=not args.no_chain,
+        difficulty=args.difficulty,
+        progress=not args.no_progress,
+        **settings,
+    )
+    return 0
+
+
+COMMANDS = (
+    Command(
         "simulate",
         help="write the synthetic marketplace (ads, owners, chain, ground truth)",
         description=(
@@ -21,39 +36,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "OUT/owners.parquet, OUT/ad_truth.parquet, OUT/truth.json and, unless --no-chain, "
             "the Bitcoin side under OUT/chain/. All phone numbers are fictional (NXX-555-01xx)."
         ),
-    )
-    p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--owners", type=int, help="number of true owners (default %(default)s)")
-    p.add_argument("--seed", type=int, help="random seed (default %(default)s)")
-    p.add_argument(
-        "--operator-share",
-        type=float,
-        help="share of owners who are operators (default %(default)s)",
-    )
-    p.add_argument("--start", help="first day, YYYY-MM-DD (default %(default)s)")
-    p.add_argument("--days", type=int, help="length of the period in days (default %(default)s)")
-    p.add_argument("--no-chain", action="store_true", help="do not simulate the Bitcoin side")
-    p.add_argument(
-        "--difficulty",
-        action="store_true",
-        help="also measure char n-gram TF-IDF same-owner retrieval (writes OUT/difficulty.json)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=_simulate, **fields_of(SIMULATE))
-
-
-def _simulate(args: argparse.Namespace) -> int:
-    from adowner.simulate.run import run_simulation
-
-    run_simulation(
-        args.out,
-        n_owners=args.owners,
-        seed=args.seed,
-        operator_share=args.operator_share,
-        start=args.start,
-        days=args.days,
-        chain=not args.no_chain,
-        difficulty=args.difficulty,
-        progress=not args.no_progress,
-    )
-    return 0
+        run=_simulate,
+        options=(
+            out("output folder", type=Path),
+            opt("--owners", type=int, help="number of true owners (default %(default)s)"),
+            seed("random seed (default %(default)s)"),
+            opt(
+                "--operator-share",
+                type=float,
+                help="share of owners who are operators (default %(default)s)",
+            ),
+            opt("--start", help="first day, YYYY-MM-DD (default %(default)s)"),
+            opt("--days", type=int, help="length of the period in days (default %(default)s)"),
+            flag("--no-chain", "do not simulate the Bitcoin side"),
+            flag(
+                "--difficulty",
+                "also measure char n-gram TF-IDF same-owner retrieval (writes OUT/difficulty.json)",
+            ),
+            no_progress("no progress bar"),
+        ),
+        defaults=fields_of(SIMULATE),
+    ),
+)

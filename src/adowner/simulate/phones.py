@@ -85,29 +85,26 @@ def e164(digits: str) -> str:
     return "+1" + digits
 
 
+# The formats that write the three groups (area code, exchange, line) into a template.
+_TEMPLATES = {
+    "dash": "{a}-{b}-{c}", "paren": "({a}) {b}-{c}", "dot": "{a}.{b}.{c}", "space": "{a} {b} {c}",
+    "plain": "{a}{b}{c}", "plus1": "+1 {a} {b} {c}", "star": "{a}*{b}*{c}",
+    "bullet": "{a} • {b} • {c}", "paren_gap": "({a}-{b}- {c})", "slash": "{a}/{b}/{c}",
+    "emoji_sep": "{a}{emoji}{b}{emoji}{c}",
+}  # fmt: skip
+# Letters written for a digit (with a separator drawn from ``rng``): the digit and its look-alike.
+_LOOKALIKES = {"o_for_0": ("0", "O"), "l_for_1": ("1", "l")}
+
+
 def render_phone(digits: str, fmt: str, rng: random.Random, emoji: str = "💋") -> str:
     """Write a 10-digit number in format ``fmt`` (see the module table)."""
     a, b, c = digits[:3], digits[3:6], digits[6:]
-    if fmt == "dash":
-        return f"{a}-{b}-{c}"
-    if fmt == "paren":
-        return f"({a}) {b}-{c}"
-    if fmt == "dot":
-        return f"{a}.{b}.{c}"
-    if fmt == "space":
-        return f"{a} {b} {c}"
-    if fmt == "plain":
-        return digits
-    if fmt == "plus1":
-        return f"+1 {a} {b} {c}"
-    if fmt == "star":
-        return f"{a}*{b}*{c}"
-    if fmt == "bullet":
-        return f"{a} • {b} • {c}"
-    if fmt == "paren_gap":
-        return f"({a}-{b}- {c})"
-    if fmt == "slash":
-        return f"{a}/{b}/{c}"
+    if fmt in _TEMPLATES:
+        return _TEMPLATES[fmt].format(a=a, b=b, c=c, emoji=emoji)
+    if fmt in _LOOKALIKES:
+        digit, letter = _LOOKALIKES[fmt]
+        sep = rng.choice(("-", ".", " "))
+        return f"{a}{sep}{b}{sep}{c}".replace(digit, letter)
     if fmt == "spaced":
         return " ".join(digits)
     if fmt == "words":
@@ -118,14 +115,6 @@ def render_phone(digits: str, fmt: str, rng: random.Random, emoji: str = "💋")
         return "".join(d + _KEYCAP for d in digits)
     if fmt == "fullwidth":
         return f"{a}-{b}-{c}".translate(_FULLWIDTH)
-    if fmt == "o_for_0":
-        sep = rng.choice(("-", ".", " "))
-        return f"{a}{sep}{b}{sep}{c}".replace("0", "O")
-    if fmt == "l_for_1":
-        sep = rng.choice(("-", ".", " "))
-        return f"{a}{sep}{b}{sep}{c}".replace("1", "l")
-    if fmt == "emoji_sep":
-        return f"{a}{emoji}{b}{emoji}{c}"
     raise ValueError(f"unknown phone format {fmt!r}")
 
 

@@ -6,7 +6,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from adowner.defaults import SIMULATE
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -16,17 +15,16 @@ log = get_logger(__name__)
 def run_simulation(
     out: Path,
     *,
-    n_owners: int = SIMULATE.owners,
-    seed: int = SIMULATE.seed,
-    operator_share: float = SIMULATE.operator_share,
-    start: str = SIMULATE.start,
-    days: int = SIMULATE.days,
     chain: bool = True,
     difficulty: bool = False,
-    progress: bool = True,
+    **settings: Any,
 ) -> dict[str, Any]:
     """Write the synthetic marketplace to the folder ``out`` (replaced as a whole, atomically)
     and return the summary (``truth.json``).
+
+    ``settings`` are the fields of ``marketplace.SimConfig`` (``n_owners``, ``seed``,
+    ``operator_share``, ``start``, ``days``, ``progress``, ...; defaults from
+    ``adowner.defaults.SIMULATE``), checked here.
 
     With ``chain``, calls ``adowner.simulate.chain.simulate_chain(ads, owners, out / "chain",
     seed)`` (the Bitcoin side); its returned dict is kept in the summary under ``"chain"``.
@@ -37,25 +35,19 @@ def run_simulation(
     from adowner._io import atomic_dir, write_json
     from adowner.simulate.marketplace import SimConfig, simulate_marketplace, write_marketplace
 
-    if n_owners < 1:
-        raise InputError(f"must be at least 1, got {n_owners}", field="--owners")
-    if not 0.0 <= operator_share <= 1.0:
-        raise InputError(f"must be in [0, 1], got {operator_share}", field="--operator-share")
-    if days < 1:
-        raise InputError(f"must be at least 1, got {days}", field="--days")
+    config = SimConfig(**settings)
+    if config.n_owners < 1:
+        raise InputError(f"must be at least 1, got {config.n_owners}", field="--owners")
+    if not 0.0 <= config.operator_share <= 1.0:
+        share = config.operator_share
+        raise InputError(f"must be in [0, 1], got {share}", field="--operator-share")
+    if config.days < 1:
+        raise InputError(f"must be at least 1, got {config.days}", field="--days")
     try:
-        date.fromisoformat(start)
+        date.fromisoformat(config.start)
     except ValueError:
-        raise InputError(f"not a YYYY-MM-DD date: {start!r}", field="--start") from None
+        raise InputError(f"not a YYYY-MM-DD date: {config.start!r}", field="--start") from None
 
-    config = SimConfig(
-        n_owners=n_owners,
-        seed=seed,
-        operator_share=operator_share,
-        start=start,
-        days=days,
-        progress=progress,
-    )
     market = simulate_marketplace(config)
     summary = market.summary
     # The whole folder is replaced at once: no stale chain/ beside new ads, and an interrupted
@@ -68,7 +60,9 @@ def run_simulation(
             except ImportError as exc:
                 log.warning("chain simulator not available (%s); wrote the ads side only", exc)
             else:
-                chain_summary = simulate_chain(market.ads, market.owners, tmp / "chain", seed)
+                chain_summary = simulate_chain(
+                    market.ads, market.owners, tmp / "chain", config.seed
+                )
                 summary["chain"] = _relocate(chain_summary, str(tmp), str(out))
         if difficulty:
             summary["difficulty"] = measure_difficulty(market)
@@ -77,7 +71,7 @@ def run_simulation(
     log.info(
         "wrote %d ads by %d owners (%s) to %s",
         summary["ads"],
-        n_owners,
+        config.n_owners,
         ", ".join(f"{v} {k}" for k, v in summary["owners"].items()),
         out,
     )
