@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from adowner.defaults import LINK, QUICKSTART, fields_of
+from adowner.defaults import CHAIN, LINK, QUICKSTART, fields_of
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,6 +48,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="cluster the chain without the known-payee change rule (on by default with --chain)",
     )
     p.add_argument(
+        "--heuristics",
+        help="clustering rules with --chain (chain.policy; the same default as chain cluster "
+        "and chain match: %(default)s)",
+    )
+    p.add_argument(
         "--text-score",
         choices=("auto", "cosine", "hybrid"),
         help="score of text candidates: the model's hybrid.json (cosine + char n-grams + "
@@ -69,7 +74,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--index", choices=("auto", "flat", "hnsw"), help="FAISS index")
     p.add_argument("--top", type=int, help="groups shown in full in the report")
     p.add_argument("--out", required=True, help="output folder")
-    p.set_defaults(func=_link, **fields_of(LINK))
+    p.set_defaults(func=_link, **fields_of(LINK), **fields_of(CHAIN))
 
     q = sub.add_parser(
         "quickstart",
@@ -105,6 +110,7 @@ def _link(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         text_score=args.text_score,
         payee_change=not args.no_payee_change,
+        heuristics=args.heuristics,
         k=args.k,
         method=args.method,
         min_density=args.min_density,
