@@ -1,4 +1,4 @@
-"""Change heuristics (optional, off by default): link a transaction's change output to its inputs.
+"""Change heuristics: link a transaction's change output to its inputs (known-payee on by default).
 
 What they compute
 
@@ -39,7 +39,10 @@ guard skipped and, for the known-payee rule, the payee's addresses.
 | payees   | set of str      | known payee addresses (known-payee rule)  |
 
 Both return a DataFrame of edges ``src, dst`` (change address, first input address);
-:func:`merge_change` joins the clusters of ``chain.cluster`` along such edges.
+:func:`merge_change` joins the clusters of ``chain.cluster`` along such edges. They are the
+readable reference; the clustering engine runs the same rules over integer codes
+(:func:`change_coded`, named ``one_time_change`` and ``known_payee_change`` in
+``chain.policy``), and the tests check that both give the same clusters.
 
 Example::
 
