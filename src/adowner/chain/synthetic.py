@@ -9,7 +9,8 @@ characters of the bech32 alphabet; no valid checksum, nothing here decodes them)
 transaction pays one output to a reused pool address and one fresh change output; one
 transaction in 100 is Whirlpool-shaped (5 inputs, 5 outputs of 0.01 BTC) so the CoinJoin guard
 has work. Strings are built as Arrow buffers from numpy bytes (no Python objects), written in
-chunks of ``chunk`` transactions, so 20 M inputs need about 2 GB of memory.
+chunks of ``chunk`` transactions: memory grows with the chunk and the address pool
+(n/2 addresses of 42 bytes), not with the whole folder.
 
 Example::
 
