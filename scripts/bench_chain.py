@@ -1,10 +1,25 @@
 """Chain benchmarks: clustering throughput (vs networkx), Spark at three sizes, matching throughput.
 
+    python scripts/bench_chain.py scale --inputs 200000 2000000      # issue 17's benchmark
     python scripts/bench_chain.py cluster --inputs 100000 1000000
     python scripts/bench_chain.py spark --inputs 2000 20000 100000
     python scripts/bench_chain.py match --ads 100000 --payments 1000000
 
-Synthetic chains: ``n`` inputs in transactions of 1-6 inputs (geometric), drawing addresses
+``scale`` (issue 17): ``adowner.chain.synthetic.write_ingest_folder`` writes an ingest folder (the ``chain.schema``
+tables, Parquet) of ``n`` inputs with real-length ids (64-hex txids and spent txids, 42-character
+bech32 addresses), Zipf-like address reuse, two outputs a transaction (a payment to a reused
+address and fresh change) and one Whirlpool-shaped CoinJoin in 100 transactions (5 inputs, 5
+outputs of 0.01 BTC) so that the guard has work. Each size is timed in a fresh subprocess (peak
+RSS is the process's ``ru_maxrss``): ``adowner chain cluster`` end to end (read, guard, change
+rules, components, writes), the bare reference (pyarrow read of ``inputs.parquet``, pandas
+factorize of txid and address, scipy connected components of the address-transaction graph, no
+guard, nothing written) and networkx on the same bipartite graph (``--networkx-max``). The
+peers alternate ``--repeat`` times; each one's best time is kept, and the median of the
+adowner/bare ratios of the pairs, so that a change of load hits both. Times include each
+process's imports. CPU seconds (user + system, all threads) are given too: on a shared
+machine they move less with the load than wall time does.
+
+Synthetic chains (``cluster``, ``spark``): ``n`` inputs in transactions of 1-6 inputs (geometric), drawing addresses
 from a pool of ``n/2`` with Zipf-like reuse, so wallets merge through shared addresses as in
 the real chain. Both sides of each comparison run on the same graph in the same process.
 Prints one JSON line per measurement.
@@ -14,7 +29,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +64,111 @@ def synthetic_chain(n_inputs: int, seed: int = 0) -> tuple[pd.DataFrame, pd.Data
     return inputs, outputs
 
 
+def bare_reference(chain_dir: Path) -> dict:
+    """Issue 17's bare reference: pyarrow read, pandas factorize, scipy components, no guard."""
+    import pyarrow.parquet as pq
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    t = pq.read_table(chain_dir / "inputs.parquet", columns=["txid", "address"]).to_pandas()
+    tx, txs = pd.factorize(t["txid"])
+    addr, addrs = pd.factorize(t["address"])
+    ok = addr >= 0
+    n_a, n = len(addrs), len(addrs) + len(txs)
+    g = coo_matrix(
+        (np.ones(int(ok.sum()), np.int8), (addr[ok], n_a + tx[ok])), shape=(n, n)
+    ).tocsr()
+    _, labels = connected_components(g, directed=False)
+    return {"components_with_an_address": len(np.unique(labels[:n_a])), "addresses": n_a}
+
+
+def networkx_reference(chain_dir: Path) -> dict:
+    """networkx on the same address-transaction graph as :func:`bare_reference`."""
+    import networkx as nx
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(chain_dir / "inputs.parquet", columns=["txid", "address"]).to_pandas()
+    t = t[t["address"].notna()]
+    g = nx.Graph()
+    g.add_edges_from(zip(t["address"], "tx:" + t["txid"], strict=True))
+    n = sum(1 for _ in nx.connected_components(g))
+    return {"components": n}
+
+
+def _timed_child(what: str, chain_dir: str, out: str) -> None:
+    """Run one measurement in this (fresh) process and print time and peak RSS as JSON."""
+    import resource
+
+    t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = r0.ru_utime + r0.ru_stime
+    if what == "adowner":
+        from adowner.chain.cluster import cluster_dir
+
+        stats = cluster_dir(chain_dir, out)
+        extra = {
+            k: stats.get(k) for k in ("addresses", "clusters", "skipped_transactions", "policy")
+        }
+        extra["stages_s"] = {k: round(v, 3) for k, v in stats.get("stages_s", {}).items()}
+    elif what == "bare":
+        extra = bare_reference(Path(chain_dir))
+    else:
+        extra = networkx_reference(Path(chain_dir))
+    took = time.perf_counter() - t0
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = use.ru_utime + use.ru_stime - cpu0
+    print(json.dumps({"s": took, "cpu_s": cpu, "peak_rss_bytes": use.ru_maxrss * 1024, **extra}))
+
+
+def bench_scale(
+    sizes: list[int], workdir: Path, networkx_max: int, keep: bool, repeat: int = 3
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    from adowner.chain.synthetic import write_ingest_folder
+
+    for n in sizes:
+        d = workdir / f"chain_{n}"
+        t0 = time.perf_counter()
+        counts = write_ingest_folder(n, d)
+        gen_s = time.perf_counter() - t0
+        row: dict[str, Any] = {"bench": "scale", **counts, "generate_s": round(gen_s, 1)}
+        peers = ["adowner", "bare"] + (["networkx"] if n <= networkx_max else [])
+        runs: dict[str, list[dict[str, Any]]] = {p: [] for p in peers}
+        for _ in range(repeat):  # alternate the peers, so that load changes hit both
+            for what in peers:
+                res = subprocess.run(
+                    [sys.executable, __file__, "_child", what, str(d), str(d / "clusters.parquet")],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                runs[what].append(json.loads(res.stdout.strip().splitlines()[-1]))
+        for what in peers:
+            best = min(runs[what], key=lambda r: r["s"])
+            row[f"{what}_s"] = round(best["s"], 3)
+            row[f"{what}_all_s"] = [round(r["s"], 2) for r in runs[what]]
+            row[f"{what}_cpu_s"] = round(min(r["cpu_s"] for r in runs[what]), 3)
+            row[f"{what}_inputs_per_s"] = round(counts["inputs"] / row[f"{what}_s"])
+            rss = max(r["peak_rss_bytes"] for r in runs[what])
+            row[f"{what}_peak_rss_mb"] = round(rss / 2**20)
+            row[f"{what}_bytes_per_input"] = round(rss / counts["inputs"])
+            if what == "adowner":
+                drop = ("s", "cpu_s", "peak_rss_bytes")
+                extra = {k: v for k, v in best.items() if k not in drop}
+                extra["policy"] = extra["policy"]["spec"]
+                row.update({f"adowner_{k}": v for k, v in extra.items()})
+        ratios = sorted(a["s"] / b["s"] for a, b in zip(runs["adowner"], runs["bare"], strict=True))
+        row["adowner_over_bare_median_of_pairs"] = round(ratios[len(ratios) // 2], 2)
+        row["adowner_over_bare_cpu"] = round(row["adowner_cpu_s"] / row["bare_cpu_s"], 2)
+        row["adowner_over_bare_best"] = round(row["adowner_s"] / row["bare_s"], 2)
+        print(json.dumps(row), flush=True)
+        if not keep:
+            shutil.rmtree(d)
+
+
 def bench_cluster(sizes: list[int]) -> None:
     import networkx as nx
 
@@ -74,8 +197,8 @@ def bench_cluster(sizes: list[int]) -> None:
                     "clusters": stats["clusters"],
                     "adowner_local_s": round(ours, 3),
                     "adowner_inputs_per_s": round(n / ours),
-                    "of_which_prepare_s": round(stats["prepare_s"], 3),
-                    "of_which_components_s": round(stats["components_s"], 3),
+                    "of_which_components_s": round(stats["stages_s"]["components_s"], 3),
+                    "stages_s": {k: round(v, 3) for k, v in stats["stages_s"].items()},
                     "networkx_s": round(theirs, 3),
                     "networkx_inputs_per_s": round(n / theirs),
                 }
@@ -105,7 +228,7 @@ def bench_spark(sizes: list[int]) -> None:
                     "inputs": n,
                     "edges": stats["edges"],
                     "spark_s": round(took, 1),
-                    "of_which_components_s": round(stats["components_s"], 1),
+                    "of_which_components_s": round(stats["stages_s"]["components_s"], 1),
                     "identical_to_local": True,
                 }
             ),
@@ -166,6 +289,16 @@ def bench_match(n_ads: int, n_payments: int, days: float = 30.0) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
+    sc = sub.add_parser("scale", help="issue 17: ingest folder, adowner vs bare vs networkx")
+    sc.add_argument("--inputs", type=int, nargs="+", default=[200_000, 2_000_000])
+    sc.add_argument("--networkx-max", type=int, default=200_000, help="networkx up to N inputs")
+    sc.add_argument("--workdir", type=Path, help="where the ingest folders go (default: temp)")
+    sc.add_argument("--keep", action="store_true", help="keep the ingest folders")
+    sc.add_argument("--repeat", type=int, default=3, help="runs of each peer (best time kept)")
+    ch = sub.add_parser("_child")
+    ch.add_argument("peer")
+    ch.add_argument("chain_dir")
+    ch.add_argument("out")
     c = sub.add_parser("cluster")
     c.add_argument("--inputs", type=int, nargs="+", default=[100_000, 1_000_000])
     s = sub.add_parser("spark")
@@ -175,7 +308,12 @@ def main() -> None:
     m.add_argument("--payments", type=int, default=1_000_000)
     m.add_argument("--days", type=float, default=30.0)
     args = ap.parse_args()
-    if args.what == "cluster":
+    if args.what == "_child":
+        _timed_child(args.peer, args.chain_dir, args.out)
+    elif args.what == "scale":
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            bench_scale(args.inputs, Path(tmp), args.networkx_max, args.keep, args.repeat)
+    elif args.what == "cluster":
         bench_cluster(args.inputs)
     elif args.what == "spark":
         bench_spark(args.inputs)

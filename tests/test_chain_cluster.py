@@ -12,6 +12,8 @@ from adowner.chain.coinjoin import (
     is_generic_coinjoin,
     is_joinmarket,
     is_wasabi,
+    is_wasabi_1,
+    is_wasabi_2,
     is_whirlpool,
     tx_features,
 )
@@ -77,6 +79,13 @@ def test_rules_fire_on_their_patterns_and_not_on_a_payment():
         _tx("wp", [f"c{i}" for i in range(5)], [1_000_000] * 5, "witness_v0_keyhash"),
         _tx("ws", [f"d{i}" for i in range(12)], [10_000_000] * 11 + [77], "witness_v0_keyhash"),
         _tx("gen", ["e1", "e2"], [300, 300, 5]),
+        # WabiSabi: 60 inputs, segwit, standard denominations repeated (no 0.1 BTC pattern)
+        _tx(
+            "w2",
+            [f"f{i}" for i in range(60)],
+            [5_000, 5_000, 6_561, 6_561, 20_000, 7],
+            "witness_v0_keyhash",
+        ),
     )
     assert is_joinmarket(f).to_dict() == {
         "pay": False,
@@ -84,9 +93,14 @@ def test_rules_fire_on_their_patterns_and_not_on_a_payment():
         "wp": False,
         "ws": False,
         "gen": False,
+        "w2": False,
     }
     assert is_whirlpool(f)["wp"]
     assert not is_whirlpool(f)["jm"]
+    assert is_wasabi_1(f)["ws"]
+    assert not is_wasabi_2(f)["ws"]
+    assert is_wasabi_2(f)["w2"]
+    assert not is_wasabi_1(f)["w2"]
     assert is_wasabi(f)["ws"]
     assert not is_wasabi(f)["jm"]
     assert is_generic_coinjoin(f)["gen"]
@@ -96,9 +110,13 @@ def test_rules_fire_on_their_patterns_and_not_on_a_payment():
     assert rule.dropna().to_dict() == {
         "jm": "joinmarket",
         "wp": "whirlpool",
-        "ws": "wasabi",
+        "ws": "wasabi_1",
+        "w2": "wasabi_2",
         "gen": "generic_coinjoin",
     }
+    # a policy's subset of the rules: the others never fire (BlockSci's test also takes jm)
+    only = coinjoin_rule(f, ["whirlpool", "generic_coinjoin"]).dropna().to_dict()
+    assert only == {"wp": "whirlpool", "jm": "generic_coinjoin", "gen": "generic_coinjoin"}
 
 
 def test_guard_keeps_a_coinjoin_from_merging_wallets_and_records_the_rule():

@@ -48,6 +48,17 @@ def test_spark_clusters_equal_local_on_simulated_chain(spark):
     assert stats["clusters_with_2_or_more"] > 10
 
 
+def test_spark_clusters_equal_local_on_the_benchmark_generator(spark, tmp_path):
+    from adowner.chain.synthetic import write_ingest_folder
+
+    write_ingest_folder(2_000, tmp_path, seed=5)
+    inputs, outputs = load_tables(tmp_path)
+    local, skipped, _ = cluster_tables(inputs, outputs)
+    on_spark, _, _ = cluster_tables(inputs, outputs, engine="spark", spark=spark)
+    pd.testing.assert_frame_equal(local, on_spark)
+    assert len(skipped) > 0  # the generator's CoinJoins were left out by both
+
+
 def test_spark_matching_equals_local(spark):
     s = simulated()
     pays = payments_to_site(s["chain"], read_address_list(s["sim"] / "site_addresses.txt"))

@@ -19,6 +19,7 @@ import pytest
 
 from adowner.cli import build_parser, main
 from adowner.cli_options import Command, OneOf, add_commands, arguments, commas, flag, opt, out
+from adowner.defaults import CHAIN
 
 RECORD = Path(__file__).parent / "data" / "cli_parsers.json"
 
@@ -141,12 +142,14 @@ HANDLERS = [
         ["link", "--ads", "A", "--model", "M", "--out", "O", "--chain", "C", "--rates", "R",
          "--site-addresses", "S", "--clusters", "CL", "--matches", "MA", "--fpr", "0.001",
          "--threshold", "0.5", "--no-payee-change", "--text-score", "cosine", "-k", "7",
-         "--method", "components", "--min-density", "0.3", "--index", "flat", "--top", "3"],
+         "--method", "components", "--min-density", "0.3", "--index", "flat", "--top", "3",
+         "--heuristics", "multi_input"],
         ("adowner.link.pipeline", "link_command"),
         {"ads": "A", "model": "M", "out": "O", "chain": "C", "rates": "R",
          "site_addresses": "S", "clusters": "CL", "matches": "MA", "fpr": 0.001,
          "threshold": 0.5, "payee_change": False, "text_score": "cosine", "k": 7,
-         "method": "components", "min_density": 0.3, "index": "flat", "top": 3},
+         "method": "components", "min_density": 0.3, "index": "flat", "top": 3,
+         "heuristics": "multi_input"},
         id="link",
     ),
     pytest.param(
@@ -155,7 +158,8 @@ HANDLERS = [
         {"ads": "A", "model": "M", "out": "O", "chain": None, "rates": None,
          "site_addresses": None, "clusters": None, "matches": None, "fpr": 0.01,
          "threshold": None, "payee_change": True, "text_score": "auto", "k": 20,
-         "method": "guarded", "min_density": 0.1, "index": "auto", "top": 50},
+         "method": "guarded", "min_density": 0.1, "index": "auto", "top": 50,
+         "heuristics": CHAIN.heuristics},
         id="link-defaults",
     ),
     pytest.param(

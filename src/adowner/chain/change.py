@@ -1,4 +1,4 @@
-"""Change heuristics (optional, off by default): link a transaction's change output to its inputs.
+"""Change heuristics: link a transaction's change output to its inputs (known-payee on by default).
 
 What they compute
 
@@ -39,7 +39,10 @@ guard skipped and, for the known-payee rule, the payee's addresses.
 | payees   | set of str      | known payee addresses (known-payee rule)  |
 
 Both return a DataFrame of edges ``src, dst`` (change address, first input address);
-:func:`merge_change` joins the clusters of ``chain.cluster`` along such edges.
+:func:`merge_change` joins the clusters of ``chain.cluster`` along such edges. They are the
+readable reference; the clustering engine runs the same rules over integer codes
+(:func:`change_coded`, named ``one_time_change`` and ``known_payee_change`` in
+``chain.policy``), and the tests check that both give the same clusters.
 
 Example::
 
@@ -123,3 +126,53 @@ def merge_change(clusters: pd.DataFrame, edges: pd.DataFrame) -> pd.DataFrame:
     out["cluster_id"] = root
     out["cluster_size"] = out.groupby("cluster_id")["address"].transform("size").to_numpy()
     return out.reset_index(drop=True)
+
+
+def change_coded(
+    rule: str,
+    rep: np.ndarray,
+    in_tx: np.ndarray,
+    in_addr: np.ndarray,
+    out_tx: np.ndarray,
+    out_addr: np.ndarray,
+    n_addr: int,
+    payee: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(change output rows, their transactions) of ``rule`` over integer codes.
+
+    The same rules as :func:`change_edges` (``one_time_change``) and :func:`payee_change_edges`
+    (``known_payee_change``, with ``payee`` a boolean per address code), which stay as their
+    readable reference (the tests check one against the other). ``rep``: per transaction code,
+    one of its input addresses, -1 where it has none or the guard skipped it (such transactions
+    give no change). Addresses are codes ``0..n_addr-1``, -1 = none. The edge of a returned row
+    ``r`` joins ``out_addr[r]`` to ``rep[out_tx[r]]``.
+    """
+    n_tx = len(rep)
+    eligible = rep >= 0
+    n_out = np.bincount(out_tx, minlength=n_tx)
+    has = out_addr >= 0
+    if rule == "known_payee_change":
+        if payee is None:
+            raise ValueError("known_payee_change needs the payee addresses")
+        to_payee = has & payee[np.where(has, out_addr, 0)]
+        n_payee = np.bincount(out_tx[to_payee], minlength=n_tx)
+        ok = eligible & (n_out == 2) & (n_payee == 1)
+        rows = np.flatnonzero(ok[out_tx] & has & ~to_payee)
+        return rows, out_tx[rows]
+    if rule != "one_time_change":
+        raise ValueError(f"not a change rule: {rule!r}")
+    receives = np.bincount(out_addr[has], minlength=n_addr)
+    fresh = has & eligible[out_tx] & (receives[np.where(has, out_addr, 0)] == 1)
+    n_fresh = np.bincount(out_tx[fresh], minlength=n_tx)
+    ok = eligible & (n_out >= 2) & (n_fresh == 1)
+    # No self-change: the transaction pays none of its own input addresses.
+    orow = np.flatnonzero(ok[out_tx] & has)
+    irow = np.flatnonzero(ok[in_tx] & (in_addr >= 0))
+    width = np.int64(n_addr)
+    own = np.isin(
+        out_tx[orow].astype(np.int64) * width + out_addr[orow],
+        in_tx[irow].astype(np.int64) * width + in_addr[irow],
+    )
+    ok[out_tx[orow[own]]] = False
+    rows = np.flatnonzero(fresh & ok[out_tx])
+    return rows, out_tx[rows]

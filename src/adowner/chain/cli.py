@@ -7,7 +7,13 @@ import json
 import sys
 from pathlib import Path
 
-from adowner.defaults import MATCH, fields_of
+from adowner.defaults import CHAIN, MATCH, fields_of
+
+HEURISTICS_HELP = (
+    "clustering rules by name, comma-separated (chain.policy): multi_input, coinjoin_guard (= "
+    "wasabi_1, wasabi_2, whirlpool, joinmarket, generic_coinjoin), known_payee_change, "
+    "one_time_change (default %(default)s)"
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -53,21 +59,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("chain_dir", type=Path, metavar="DIR", help="an ingest folder")
     p.add_argument("--out", required=True, type=Path, help="clusters.parquet")
     p.add_argument("--engine", default="local", choices=["local", "spark"])
-    p.add_argument("--no-coinjoin-guard", action="store_true", help="also link CoinJoin inputs")
+    p.add_argument("--heuristics", help=HEURISTICS_HELP)
+    p.add_argument(
+        "--no-coinjoin-guard", action="store_true", help="drop the CoinJoin rules from the policy"
+    )
     p.add_argument(
         "--change-heuristic",
         action="store_true",
-        help="add one-time change links (off by default: can create super-clusters)",
+        help="add one_time_change to the policy (off by default: can create super-clusters)",
     )
     p.add_argument(
         "--payee-change",
         type=Path,
         metavar="SITE_ADDRESSES",
-        help="known-payee change rule: in a two-output payment to one of these addresses (one a "
-        "line), the other output is the payer's change and joins the payer's cluster",
+        help="the payee's addresses (one a line) for known_payee_change: in a two-output payment "
+        "to one of them, the other output is the payer's change (without them the rule is "
+        "inactive, and the output says so)",
     )
     p.add_argument("--spark-master", default="local[*]", help="Spark master (default local[*])")
-    p.set_defaults(func=_cluster)
+    p.set_defaults(func=_cluster, **fields_of(CHAIN))
 
     p = cmds.add_parser("match", help="match ads to their Bitcoin payments (Portnoff et al. 2017)")
     p.add_argument("--ads", required=True, type=Path, help="ads: parquet/csv/jsonl")
@@ -92,10 +102,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--tol-sponsored", type=float, help="for sponsored ads (%(default)s)")
     p.add_argument("--average-minutes", type=float, help="rate average (%(default)g)")
     p.add_argument("--engine", default="local", choices=["local", "spark"])
+    p.add_argument("--heuristics", help=HEURISTICS_HELP + "; when it clusters DIR now")
     p.add_argument(
         "--truth", type=Path, help="simulator truth_ad_tx.parquet: report precision/recall"
     )
-    p.set_defaults(func=_match, **fields_of(MATCH))
+    p.set_defaults(func=_match, **fields_of(MATCH), **fields_of(CHAIN))
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -138,7 +149,8 @@ def _cluster(args: argparse.Namespace) -> int:
         args.chain_dir,
         args.out,
         engine=args.engine,
-        coinjoin_guard=not args.no_coinjoin_guard,
+        policy=args.heuristics,
+        coinjoin_guard=False if args.no_coinjoin_guard else None,
         change_heuristic=args.change_heuristic,
         spark=spark,
         payees=set(read_address_list(args.payee_change)) if args.payee_change else None,
@@ -152,33 +164,24 @@ def _match(args: argparse.Namespace) -> int:
 
     from adowner._io import write_json
     from adowner.chain import match as M
-    from adowner.chain.cluster import cluster_tables, load_tables
     from adowner.chain.rates import read_rates
     from adowner.chain.tables import MATCHES, write_table
 
-    ads = M.ads_to_match(args.ads)
-    rates = read_rates(args.rates)
-    inputs, outputs = load_tables(args.chain)
-    if args.clusters:
-        clusters = pd.read_parquet(args.clusters, columns=["address", "cluster_id"])
-    else:
-        clusters = cluster_tables(inputs, outputs)[0]
-    if args.site_addresses:
-        site = M.read_address_list(args.site_addresses)
-    else:
-        site = M.site_from_seeds(M.read_address_list(args.site_seed_addresses), clusters)
-    payments = M.payments_to_site(args.chain, site)
     spark = None
     if args.engine == "spark":
         from adowner.chain.spark import spark_session
 
         spark = spark_session()
-    matches = M.match_ads(
-        ads,
-        payments,
-        rates,
-        inputs=inputs,
-        clusters=clusters,
+    run = M.match_chain(
+        M.ads_to_match(args.ads),
+        args.chain,
+        read_rates(args.rates),
+        site=M.read_address_list(args.site_addresses) if args.site_addresses else None,
+        site_seeds=(
+            M.read_address_list(args.site_seed_addresses) if args.site_seed_addresses else None
+        ),
+        clusters=args.clusters,
+        policy=args.heuristics,
         window_minutes=args.window_minutes,
         minutes_after=args.minutes_after,
         tol=args.tol,
@@ -187,10 +190,11 @@ def _match(args: argparse.Namespace) -> int:
         engine=args.engine,
         spark=spark,
     )
+    matches, payments = run.matches, run.payments
     write_table(matches, MATCHES, args.out)
     summary = {
         "ads": len(matches),
-        "site_addresses": len(site),
+        "site_addresses": len(run.site),
         "payments": len(payments),
         "payments_without_first_seen": payments.attrs.get("no_first_seen", 0),
         "status": {str(k): int(v) for k, v in matches["match_status"].value_counts().items()},
@@ -200,6 +204,7 @@ def _match(args: argparse.Namespace) -> int:
             "tol": args.tol,
             "tol_sponsored": args.tol_sponsored,
         },
+        "policy": run.policy,
     }
     if args.truth:
         summary["evaluation"] = M.evaluate(matches, pd.read_parquet(args.truth))

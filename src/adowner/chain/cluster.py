@@ -1,57 +1,252 @@
-"""Address clustering: the multi-input heuristic, with the CoinJoin guard, local or on Spark.
+"""Address clustering: the multi-input heuristic, the CoinJoin guard and change rules, by policy.
 
 What it computes: all input addresses of one transaction belong to one wallet (Meiklejohn et
 al., IMC 2013; Nakamoto 2008, section 10). Linking them for every transaction and taking
-connected components gives wallet clusters. Transactions flagged by the CoinJoin guard
-(``chain.coinjoin``, on by default) are left out and listed with the rule that skipped them;
-the optional one-time change heuristic (``chain.change``, off by default) adds change links.
+connected components gives wallet clusters. Which rules apply is a named policy
+(``chain.policy``; default :data:`adowner.defaults.CHAIN`): ``multi_input``, the CoinJoin guard's
+rules (``chain.coinjoin``: transactions they flag are left out and listed with the rule that
+skipped them) and the change rules (``chain.change``: ``known_payee_change`` with the payee's
+addresses, ``one_time_change``).
 
-Engines give identical clusters; the cluster id is the smallest address (as a string) of the
-cluster, so results compare exactly across engines and runs:
+How the local engine runs (issue 17: at most twice the bare algorithm's time):
+
+1. Read only the needed columns with pyarrow (``txid, address, spent_vout`` of inputs;
+   ``txid, address, value_sat, script_type`` of outputs); ``spent_txid`` only if some input
+   has the coinbase's vout, to drop coinbase rows.
+2. One Arrow dictionary encoding of all addresses (inputs and outputs) and one of all txids:
+   every rule works on these int32 codes; no Python strings, no pandas object columns.
+3. The guard's per-transaction features are integer aggregates (``bincount``, one sort of the
+   candidate transactions' outputs, ``chain.coinjoin.features_coded``), computed only for
+   transactions that any rule could flag (2+ inputs and 2+ outputs).
+4. Edges: each kept input's address to one representative input address of its transaction;
+   change rules add (change output, representative) edges. scipy ``connected_components``.
+5. A cluster's id is its smallest address (as a string), so results compare exactly across
+   engines and runs: only the members of clusters of two or more are sorted (Arrow sort).
 
 | engine  | how                                                                             |
 |---------|---------------------------------------------------------------------------------|
-| local   | addresses factorised to sorted integer ids; scipy ``connected_components`` on   |
-|         | the sparse address graph; a component's id is its smallest integer id           |
-| spark   | large-star/small-star over DataFrames (``chain.spark``), checkpointed           |
+| local   | the steps above                                                                 |
+| spark   | steps 1-3 and the edges as above, components by large-star/small-star over      |
+|         | DataFrames (``chain.spark``), checkpointed                                      |
 
 Requires: an ingest folder (``transactions``, ``inputs``, ``outputs`` Parquet).
 
 Output (``clusters.parquet``): ``address, cluster_id, cluster_size``, one row per address seen
-in inputs or outputs. Beside it: ``<stem>_skipped.parquet`` (``txid, rule``) and
-``<stem>.json`` (counts, sizes, timings).
+in inputs or outputs (in order of first appearance, inputs first), the policy in the schema
+metadata (``chain.policy.read_policy``). Beside it: ``<stem>_skipped.parquet`` (``txid, rule``:
+the CoinJoin rule that left the transaction out), ``<stem>_links.parquet`` (``txid, rule,
+address``: every link and the rule that made it; ``address`` is the change output for a change
+rule and null for ``multi_input``, which joins all the transaction's input addresses) and
+``<stem>.json`` (counts, sizes, policy, timings by stage).
 
 Example::
 
-    summary = cluster_dir("chain/", "clusters.parquet")             # local, guard on
-    summary = cluster_dir("chain/", "c.parquet", engine="spark", coinjoin_guard=False)
+    summary = cluster_dir("chain/", "clusters.parquet")                     # default policy
+    summary = cluster_dir("chain/", "c.parquet", policy=Policy.parse("multi_input"))
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from adowner._io import write_json, write_parquet
-from adowner.chain.change import change_edges, merge_change, payee_change_edges
-from adowner.chain.coinjoin import (
-    SEGWIT_TYPES,
-    coinjoin_rule,
-    features_coded,
-    segwit_addresses,
-)
-from adowner.chain.schema import COINBASE_TXID
+from adowner._io import atomic_path, write_json
+from adowner.chain.change import change_coded
+from adowner.chain.coinjoin import SEGWIT_TYPES, coinjoin_rule, features_coded, segwit_codes
+from adowner.chain.policy import METADATA_KEY, Policy
+from adowner.chain.schema import COINBASE_TXID, COINBASE_VOUT
+from adowner.defaults import CHAIN
 from adowner.errors import InputError
 from adowner.log import get_logger
 
 log = get_logger(__name__)
+
+INPUT_COLUMNS = ("txid", "address", "spent_vout")
+OUTPUT_COLUMNS = ("txid", "address", "value_sat", "script_type")
+NO_PAYEES = "no payee addresses given (chain cluster --payee-change FILE)"
+
+
+@dataclass
+class Coded:
+    """The chain as integer codes: what every rule of the engine works on.
+
+    ``addresses`` and ``txids`` are the Arrow dictionaries (unique strings, in order of first
+    appearance); ``in_*`` rows are the spending inputs, ``out_*`` the outputs; address code -1
+    means no address.
+    """
+
+    addresses: pa.Array
+    txids: pa.Array
+    in_tx: np.ndarray
+    in_addr: np.ndarray
+    out_tx: np.ndarray
+    out_addr: np.ndarray
+    out_value: np.ndarray
+    out_segwit: np.ndarray
+
+    @property
+    def n_addr(self) -> int:
+        return len(self.addresses)
+
+    @property
+    def n_tx(self) -> int:
+        return len(self.txids)
+
+
+def _require(d: Path) -> None:
+    for name in ("inputs", "outputs"):
+        if not (d / f"{name}.parquet").is_file():
+            raise InputError(
+                f"not an ingest folder: {name}.parquet is missing (run `adowner chain ingest`)",
+                path=str(d),
+            )
+
+
+def read_chain(chain_dir: str | os.PathLike[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The spending inputs (``txid, address``) and outputs of an ingest folder (polars frames).
+
+    Only the needed columns are read; ``spent_txid`` only where an input has the coinbase's
+    vout (the schema keeps coinbase inputs out, folders written by other tools may not).
+    polars reads these Parquet files three times faster than ``pyarrow.parquet.read_table`` on
+    the benchmark's folder (docs/BENCHMARKS.md, "Chain at scale").
+    """
+    d = Path(chain_dir)
+    _require(d)
+    ipath = d / "inputs.parquet"
+    names = set(pq.read_schema(ipath).names)
+    inputs = pl.read_parquet(ipath, columns=[c for c in INPUT_COLUMNS if c in names])
+    if "spent_vout" in names:
+        maybe = inputs["spent_vout"] == COINBASE_VOUT
+        if maybe.any():
+            spent = pl.read_parquet(ipath, columns=["spent_txid"])["spent_txid"]
+            inputs = inputs.filter(~(maybe & (spent == COINBASE_TXID)))
+    else:
+        spent = pl.read_parquet(ipath, columns=["spent_txid"])["spent_txid"]
+        inputs = inputs.filter(spent != COINBASE_TXID)
+    outputs = pl.read_parquet(d / "outputs.parquet", columns=list(OUTPUT_COLUMNS))
+    return inputs.select(["txid", "address"]), outputs
+
+
+def load_tables(chain_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The ``inputs`` and ``outputs`` tables of an ingest folder, as pandas (matching, tests)."""
+    d = Path(chain_dir)
+    _require(d)
+    inputs = pd.read_parquet(
+        d / "inputs.parquet", columns=["txid", "index", "spent_txid", "address"]
+    )
+    outputs = pd.read_parquet(
+        d / "outputs.parquet", columns=["txid", "n", "address", "value_sat", "script_type"]
+    )
+    return inputs, outputs
+
+
+def _encode_exact(parts: list[pa.ChunkedArray]) -> tuple[pa.Array, list[np.ndarray]]:
+    """One Arrow dictionary over all ``parts``: (dictionary, int32 codes of each, -1 = null)."""
+    typ = pa.large_string()
+    chunks = [c for p in parts for c in (p.cast(typ) if p.type != typ else p).chunks]
+    lengths = [len(p) for p in parts]
+    enc = pa.chunked_array(chunks, type=typ).dictionary_encode()
+    if enc.num_chunks == 0:
+        return pa.array([], typ), [np.zeros(0, np.int32) for _ in parts]
+    enc = enc.unify_dictionaries()
+    dictionary = enc.chunk(0).dictionary
+    codes = np.concatenate(
+        [np.asarray(pc.fill_null(c.indices, -1).to_numpy(), dtype=np.int32) for c in enc.chunks]
+    )
+    bounds = np.cumsum([0, *lengths])
+    return dictionary, [codes[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def encode_strings(parts: list[pl.Series]) -> tuple[pa.Array, list[np.ndarray]]:
+    """One dictionary over the strings of all ``parts``: (unique strings in order of first
+    appearance, int32 codes of each part, -1 = null).
+
+    Fast path: polars' 64-bit string hash, factorised by pandas' integer hash table, then
+    checked exactly (every string equals its code's first string); on a hash collision (never
+    seen; about 1 in 10^7 at 3 B addresses) the Arrow dictionary encoding gives the result.
+    On 4 M strings this is several times faster than hashing the strings in Arrow.
+    """
+    # One chunk first: polars gathers across chunks by copying the strings (ten times slower).
+    s = pl.concat([p.cast(pl.String) for p in parts], rechunk=True)
+    lengths = [len(p) for p in parts]
+    valid = s.is_not_null().to_numpy()
+    rows = np.flatnonzero(valid) if not valid.all() else None
+    sv = s if rows is None else s.gather(rows)
+    codes_v, _ = pd.factorize(sv.hash().to_numpy())
+    # pandas numbers codes in order of first appearance: a code's first row is where it is new.
+    new = np.r_[True, codes_v[1:] > np.maximum.accumulate(codes_v)[:-1]] if len(codes_v) else []
+    first = np.flatnonzero(new)
+    if not (sv == sv.gather(first[codes_v])).all():
+        log.warning("64-bit hash collision among %d strings: exact dictionary encoding", len(s))
+        return _encode_exact([pa.chunked_array([p.to_arrow()]) for p in parts])
+    codes = np.full(len(s), -1, dtype=np.int32)
+    if rows is None:
+        codes[:] = codes_v
+    else:
+        codes[rows] = codes_v
+    dictionary = sv.gather(first).to_arrow().cast(pa.large_string())
+    bounds = np.cumsum([0, *lengths])
+    return dictionary, [codes[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def encode(inputs: pl.DataFrame, outputs: pl.DataFrame) -> Coded:
+    """:class:`Coded` of the spending ``inputs`` (``txid, address``) and ``outputs``."""
+    addresses, (in_addr, out_addr) = encode_strings([inputs["address"], outputs["address"]])
+    txids, (in_tx, out_tx) = encode_strings([inputs["txid"], outputs["txid"]])
+    out_segwit = outputs["script_type"].is_in(list(SEGWIT_TYPES)).fill_null(False)
+    return Coded(
+        addresses=addresses,
+        txids=txids,
+        in_tx=in_tx,
+        in_addr=in_addr,
+        out_tx=out_tx,
+        out_addr=out_addr,
+        out_value=outputs["value_sat"].cast(pl.Int64).to_numpy(),
+        out_segwit=out_segwit.to_numpy(),
+    )
+
+
+def guard(c: Coded, rules: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """(transaction codes the CoinJoin ``rules`` flag, the name of the rule for each)."""
+    if not rules or c.n_tx == 0:
+        return np.zeros(0, np.int64), np.zeros(0, dtype=object)
+    segwit = segwit_codes(c.addresses)
+    has = c.in_addr >= 0
+    f = features_coded(
+        c.in_tx,
+        c.in_addr,
+        has & segwit[np.where(has, c.in_addr, 0)],
+        c.out_tx,
+        c.out_value,
+        c.out_segwit,
+        c.n_tx,
+        candidates_only=True,
+    )
+    rule = coinjoin_rule(f, rules).dropna()
+    return rule.index.to_numpy(np.int64), rule.to_numpy(object)
+
+
+def components_local(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """For nodes ``0..n-1`` and integer edges, the smallest node id of each node's component."""
+    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
+    n_comp, labels = connected_components(graph, directed=False)
+    first = np.full(n_comp, n, dtype=np.int64)
+    np.minimum.at(first, labels, np.arange(n, dtype=np.int64))
+    return np.asarray(first[labels], dtype=np.int64)
 
 
 def edges_coded(
@@ -70,7 +265,10 @@ def edges_coded(
 
 
 def multi_input_edges(inputs: pd.DataFrame, skipped: set[str]) -> pd.DataFrame:
-    """Edges ``src, dst`` (addresses) of the multi-input heuristic, leaving out ``skipped`` txids."""
+    """Edges ``src, dst`` (addresses) of the multi-input heuristic, leaving out ``skipped`` txids.
+
+    A readable pandas version for peers (networkx in ``scripts/bench_chain.py``) and tests.
+    """
     ok = (inputs["address"].notna() & (inputs["spent_txid"] != COINBASE_TXID)).to_numpy()
     ins = inputs[ok]
     tx, _ = pd.factorize(ins["txid"])
@@ -81,31 +279,195 @@ def multi_input_edges(inputs: pd.DataFrame, skipped: set[str]) -> pd.DataFrame:
     return pd.DataFrame({"src": u[src], "dst": u[dst]})
 
 
-def components_local(n: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """For nodes ``0..n-1`` and integer edges, the smallest node id of each node's component."""
-    graph = coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n)).tocsr()
-    _, labels = connected_components(graph, directed=False)
-    # Nodes are visited in id order, so the first node of each label is its smallest id.
-    _, first = np.unique(labels, return_index=True)
-    return np.asarray(first[labels], dtype=np.int64)
+def _smallest_string_roots(addresses: pa.Array, labels: np.ndarray) -> np.ndarray:
+    """Per address code, the code of the smallest address string of its component."""
+    n = len(labels)
+    size = np.bincount(labels)
+    members = np.flatnonzero(size[labels] >= 2)
+    root = np.arange(n, dtype=np.int64)
+    if len(members):
+        order = np.asarray(pc.array_sort_indices(addresses.take(pa.array(members))).to_numpy())
+        ranked = members[order]
+        lab = labels[ranked]
+        best = np.full(len(size), -1, dtype=np.int64)
+        best[lab[::-1]] = ranked[::-1]  # reversed: the first (smallest) of each label is kept
+        root[members] = best[labels[members]]
+    return root
 
 
-def load_tables(chain_dir: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The ``inputs`` and ``outputs`` tables of an ingest folder."""
-    d = Path(chain_dir)
-    for name in ("inputs", "outputs"):
-        if not (d / f"{name}.parquet").is_file():
-            raise InputError(
-                f"not an ingest folder: {name}.parquet is missing (run `adowner chain ingest`)",
-                path=str(d),
+@dataclass
+class Result:
+    """The engine's output as Arrow tables, with the stats of the JSON summary."""
+
+    clusters: pa.Table
+    skipped: pa.Table
+    links: pa.Table
+    stats: dict[str, Any]
+
+
+def cluster_frames(
+    inputs: pl.DataFrame,
+    outputs: pl.DataFrame,
+    *,
+    policy: Policy | None = None,
+    payees: set[str] | None = None,
+    engine: str = "local",
+    spark: Any = None,
+) -> Result:
+    """Cluster the spending ``inputs`` (``txid, address``) and ``outputs`` under ``policy``."""
+    policy = Policy.parse(CHAIN.heuristics) if policy is None else policy
+    if policy.has("known_payee_change") and not payees:
+        policy = policy.without("known_payee_change", NO_PAYEES)
+    if engine not in ("local", "spark"):
+        raise InputError(f"unknown engine {engine!r} (local or spark)", field="engine")
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    c = encode(inputs, outputs)
+    stages["encode_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    skip_tx, skip_rule = guard(c, policy.guard_rules)
+    skip = np.zeros(c.n_tx, dtype=bool)
+    skip[skip_tx] = True
+    stages["guard_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    keep = (c.in_addr >= 0) & ~skip[c.in_tx]
+    rep = np.full(c.n_tx, -1, dtype=np.int32)
+    rep[c.in_tx[keep]] = c.in_addr[keep]  # any one input address of the transaction
+    srcs, dsts, link_tx, link_rule, link_addr = [], [], [], [], []
+    if policy.has("multi_input"):
+        a = c.in_addr[keep]
+        b = rep[c.in_tx[keep]]
+        diff = a != b
+        srcs.append(a[diff])
+        dsts.append(b[diff])
+        tx = np.flatnonzero(np.bincount(c.in_tx[keep][diff], minlength=c.n_tx))
+        link_tx.append(tx)
+        link_rule.append(np.full(len(tx), "multi_input", dtype=object))
+        link_addr.append(np.full(len(tx), -1, dtype=np.int64))
+    change_links: dict[str, int] = {}
+    for rule in ("known_payee_change", "one_time_change"):
+        if not policy.has(rule):
+            continue
+        payee = None
+        if rule == "known_payee_change":
+            value_set = pa.array(sorted(payees or ()), c.addresses.type)
+            payee = np.asarray(
+                pc.is_in(c.addresses, value_set).to_numpy(zero_copy_only=False), dtype=bool
             )
-    inputs = pd.read_parquet(
-        d / "inputs.parquet", columns=["txid", "index", "spent_txid", "address"]
+        rows, tx = change_coded(
+            rule, rep, c.in_tx, c.in_addr, c.out_tx, c.out_addr, c.n_addr, payee
+        )
+        srcs.append(c.out_addr[rows])
+        dsts.append(rep[tx])
+        link_tx.append(tx)
+        link_rule.append(np.full(len(tx), rule, dtype=object))
+        link_addr.append(c.out_addr[rows].astype(np.int64))
+        change_links[rule] = len(rows)
+    src = np.concatenate(srcs) if srcs else np.zeros(0, np.int32)
+    dst = np.concatenate(dsts) if dsts else np.zeros(0, np.int32)
+    stages["edges_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    if engine == "local":
+        graph = coo_matrix(
+            (np.ones(len(src), dtype=np.int8), (src, dst)), shape=(c.n_addr, c.n_addr)
+        ).tocsr()
+        _, labels = connected_components(graph, directed=False)
+        root = _smallest_string_roots(c.addresses, labels)
+    else:
+        root = _components_spark(c, src, dst, spark)
+    stages["components_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    sizes = np.bincount(root, minlength=c.n_addr)
+    meta = {METADATA_KEY: json.dumps(policy.to_json()).encode()}
+    clusters = pa.table(
+        {
+            "address": c.addresses,
+            "cluster_id": c.addresses.take(pa.array(root)),
+            "cluster_size": pa.array(sizes[root].astype(np.int64)),
+        }
+    ).replace_schema_metadata(meta)
+    skipped = pa.table(
+        {
+            "txid": c.txids.take(pa.array(skip_tx)),
+            "rule": pa.array(skip_rule.tolist(), pa.string()),
+        }
     )
-    outputs = pd.read_parquet(
-        d / "outputs.parquet", columns=["txid", "n", "address", "value_sat", "script_type"]
+    l_addr = np.concatenate(link_addr) if link_addr else np.zeros(0, np.int64)
+    links = pa.table(
+        {
+            "txid": c.txids.take(pa.array(np.concatenate(link_tx) if link_tx else [], pa.int64())),
+            "rule": pa.array(
+                np.concatenate(link_rule).tolist() if link_rule else [], pa.string()
+            ).dictionary_encode(),
+            "address": c.addresses.take(pa.array(l_addr, mask=l_addr < 0)),
+        }
     )
-    return inputs, outputs
+    stages["tables_s"] = time.perf_counter() - t
+    n_clusters = int((sizes > 0).sum())
+    rules, counts = np.unique(skip_rule.astype(str), return_counts=True)
+    stats: dict[str, Any] = {
+        "engine": engine,
+        "policy": policy.to_json(),
+        "coinjoin_guard": bool(policy.guard_rules),
+        "addresses": c.n_addr,
+        "clusters": n_clusters,
+        "largest_cluster": int(sizes.max()) if c.n_addr else 0,
+        "clusters_with_2_or_more": int((sizes >= 2).sum()),
+        "edges": len(src),
+        "inputs": len(c.in_tx),
+        "skipped_transactions": len(skip_tx),
+        "skipped_by_rule": {str(k): int(v) for k, v in zip(rules, counts, strict=True)},
+        "links_by_rule": {
+            "multi_input": len(link_tx[0]) if policy.has("multi_input") else 0,
+            **change_links,
+        },
+        "stages_s": stages,
+    }
+    if "known_payee_change" in change_links:
+        stats["payee_change_links"] = change_links["known_payee_change"]
+    return Result(clusters, skipped, links, stats)
+
+
+def _components_spark(c: Coded, src: np.ndarray, dst: np.ndarray, spark: Any) -> np.ndarray:
+    from adowner.chain.spark import components_spark, spark_session
+
+    session = spark or spark_session()
+    edges = pd.DataFrame(
+        {
+            "src": c.addresses.take(pa.array(src)).to_pandas(),
+            "dst": c.addresses.take(pa.array(dst)).to_pandas(),
+        }
+    )
+    mapping = components_spark(session, edges)
+    index = pd.Index(c.addresses.to_pandas())
+    root = np.arange(c.n_addr, dtype=np.int64)
+    root[index.get_indexer(mapping.index)] = index.get_indexer(mapping.to_numpy())
+    return root
+
+
+def _policy_of(
+    policy: Policy | str | None, coinjoin_guard: bool | None, change_heuristic: bool
+) -> Policy:
+    """The policy, with the older switches (``coinjoin_guard``, ``change_heuristic``) applied."""
+    p = (
+        Policy.parse(CHAIN.heuristics if policy is None else policy)
+        if not isinstance(policy, Policy)
+        else policy
+    )
+    names = set(p.heuristics)
+    if coinjoin_guard is False:
+        names -= set(p.guard_rules)
+    if change_heuristic:
+        names.add("one_time_change")
+    return Policy(Policy.parse(names).heuristics, p.inactive)
+
+
+def _text(column: pd.Series) -> pl.Series:
+    return pl.Series(pa.array(column, pa.large_string(), from_pandas=True))
 
 
 def cluster_tables(
@@ -113,112 +475,51 @@ def cluster_tables(
     outputs: pd.DataFrame,
     *,
     engine: str = "local",
-    coinjoin_guard: bool = True,
+    coinjoin_guard: bool | None = None,
     change_heuristic: bool = False,
     spark: Any = None,
+    policy: Policy | str | None = None,
+    payees: set[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """(clusters, skipped, stats) for the given tables; see the module docstring."""
-    stats: dict[str, Any] = {"engine": engine, "coinjoin_guard": coinjoin_guard}
-    t0 = time.perf_counter()
-    # Everything below runs on integer codes: addresses sorted (smallest id = smallest string).
-    n_in = len(inputs)
-    acodes, address_index = pd.factorize(
-        pd.concat([inputs["address"], outputs["address"]], ignore_index=True), sort=True
-    )
-    uniques: np.ndarray = np.asarray(address_index, dtype=object)
-    tcodes, tx_uniques = pd.factorize(
-        pd.concat([inputs["txid"], outputs["txid"]], ignore_index=True)
-    )
-    in_tx, out_tx = tcodes[:n_in], tcodes[n_in:]
-    in_addr = acodes[:n_in]
-    spending = (inputs["spent_txid"] != COINBASE_TXID).to_numpy(bool)
-    skip_mask = np.zeros(len(tx_uniques), dtype=bool)
-    if coinjoin_guard:
-        segwit = segwit_addresses(pd.Series(uniques))
-        f = features_coded(
-            in_tx[spending],
-            in_addr[spending],
-            np.where(in_addr[spending] >= 0, segwit[in_addr[spending]], False),
-            out_tx,
-            outputs["value_sat"].to_numpy(np.int64),
-            outputs["script_type"].isin(SEGWIT_TYPES).to_numpy(bool),
-            len(tx_uniques),
-        )
-        rule = coinjoin_rule(f).dropna()
-        skip_mask[rule.index.to_numpy()] = True
-        skipped = pd.DataFrame(
+    """(clusters, skipped, stats) of pandas tables; see the module docstring.
+
+    ``coinjoin_guard=False`` drops the guard rules from ``policy`` and ``change_heuristic``
+    adds ``one_time_change`` (the switches of earlier versions). The links table (which rule
+    made which link) comes with :func:`cluster_frames`.
+    """
+    p = _policy_of(policy, coinjoin_guard, change_heuristic)
+    spending = inputs["spent_txid"] != COINBASE_TXID if "spent_txid" in inputs else None
+    ins = inputs if spending is None else inputs[spending.to_numpy(bool)]
+    res = cluster_frames(
+        pl.DataFrame({"txid": _text(ins["txid"]), "address": _text(ins["address"])}),
+        pl.DataFrame(
             {
-                "txid": np.asarray(tx_uniques, dtype=object)[rule.index.to_numpy()],
-                "rule": rule.to_numpy(),
+                "txid": _text(outputs["txid"]),
+                "address": _text(outputs["address"]),
+                "value_sat": pl.Series(outputs["value_sat"].to_numpy(np.int64)),
+                "script_type": _text(outputs["script_type"]),
             }
-        )
-    else:
-        skipped = pd.DataFrame(
-            {"txid": pd.Series([], dtype=object), "rule": pd.Series([], dtype=object)}
-        )
-    keep = spending & (in_addr >= 0) & ~skip_mask[in_tx]
-    src, dst = edges_coded(in_tx, in_addr, keep)
-    if change_heuristic:
-        ch = change_edges(inputs, outputs, set(skipped["txid"]))
-        index = pd.Index(uniques)
-        src = np.concatenate([src, index.get_indexer(ch["src"])])
-        dst = np.concatenate([dst, index.get_indexer(ch["dst"])])
-    stats["prepare_s"] = time.perf_counter() - t0
-
-    t1 = time.perf_counter()
-    root: np.ndarray
-    if engine == "local":
-        root = uniques[components_local(len(uniques), src, dst)]
-    elif engine == "spark":
-        from adowner.chain.spark import components_spark, spark_session
-
-        session = spark or spark_session()
-        mapping = components_spark(
-            session, pd.DataFrame({"src": uniques[src], "dst": uniques[dst]})
-        )
-        roots = pd.Series(uniques, index=uniques)
-        roots.loc[mapping.index] = mapping.to_numpy()
-        root = roots.to_numpy()
-    else:
-        raise InputError(f"unknown engine {engine!r} (local or spark)", field="engine")
-    stats["components_s"] = time.perf_counter() - t1
-
-    clusters = pd.DataFrame({"address": uniques, "cluster_id": root})
-    sizes_by_root = np.bincount(pd.factorize(root)[0])
-    clusters["cluster_size"] = sizes_by_root[pd.factorize(root)[0]]
-    n_clusters = len(sizes_by_root)
-    stats.update(
-        addresses=len(clusters),
-        clusters=n_clusters,
-        largest_cluster=int(sizes_by_root.max()) if n_clusters else 0,
-        clusters_with_2_or_more=int((sizes_by_root >= 2).sum()),
-        edges=len(src),
-        inputs=int(spending.sum()),
-        skipped_transactions=len(skipped),
-        skipped_by_rule={str(k): int(v) for k, v in skipped["rule"].value_counts().items()},
+        ),
+        policy=p,
+        payees=payees,
+        engine=engine,
+        spark=spark,
     )
-    return clusters, skipped, stats
+    return res.clusters.to_pandas(), res.skipped.to_pandas(), res.stats
 
 
-def with_payee_change(
-    clusters: pd.DataFrame,
-    skipped: pd.DataFrame,
-    stats: dict[str, Any],
-    inputs: pd.DataFrame,
-    outputs: pd.DataFrame,
-    payees: set[str],
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """``clusters`` merged along known-payee change links; ``stats`` updated to match."""
-    edges = payee_change_edges(inputs, outputs, set(skipped["txid"]), payees)
-    merged = merge_change(clusters, edges)
-    sizes = merged["cluster_id"].value_counts()
-    stats = {
-        **stats,
-        "payee_change_links": len(edges),
-        "clusters": len(sizes),
-        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
-    }
-    return merged, stats
+def _write(table: pa.Table, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
+
+
+def write_clusters(clusters: pd.DataFrame, path: str | os.PathLike[str], policy: Policy) -> None:
+    """A pandas ``clusters`` table as ``clusters.parquet``, its policy in the schema metadata."""
+    table = pa.Table.from_pandas(
+        clusters[["address", "cluster_id", "cluster_size"]], preserve_index=False
+    )
+    meta = {METADATA_KEY: json.dumps(policy.to_json()).encode()}
+    _write(table.replace_schema_metadata(meta), Path(path))
 
 
 def cluster_dir(
@@ -226,33 +527,34 @@ def cluster_dir(
     out: str | os.PathLike[str],
     *,
     engine: str = "local",
-    coinjoin_guard: bool = True,
+    policy: Policy | str | None = None,
+    coinjoin_guard: bool | None = None,
     change_heuristic: bool = False,
     spark: Any = None,
     payees: set[str] | None = None,
 ) -> dict[str, Any]:
-    """Cluster an ingest folder's addresses into ``out`` (+ skipped list and summary).
+    """Cluster an ingest folder's addresses into ``out`` (+ skipped, links and summary).
 
-    ``payees`` (the site's payment addresses) adds the known-payee change rule
-    (:func:`adowner.chain.change.payee_change_edges`): in a two-output payment to the site, the
-    other output is the payer's change and joins the payer's cluster.
+    ``policy``: a :class:`~adowner.chain.policy.Policy` or its ``--heuristics`` string (default
+    :data:`adowner.defaults.CHAIN`). ``payees`` (the site's payment addresses) makes the
+    known-payee change rule active (:func:`adowner.chain.change.payee_change_edges`): in a
+    two-output payment to the site, the other output is the payer's change and joins the
+    payer's cluster. Without them that rule is recorded as inactive.
     """
     t0 = time.perf_counter()
-    inputs, outputs = load_tables(chain_dir)
-    clusters, skipped, stats = cluster_tables(
-        inputs,
-        outputs,
-        engine=engine,
-        coinjoin_guard=coinjoin_guard,
-        change_heuristic=change_heuristic,
-        spark=spark,
-    )
-    if payees:
-        clusters, stats = with_payee_change(clusters, skipped, stats, inputs, outputs, payees)
+    p = _policy_of(policy, coinjoin_guard, change_heuristic)
+    inputs, outputs = read_chain(chain_dir)
+    read_s = time.perf_counter() - t0
+    res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
+    stats = res.stats
+    stats["stages_s"] = {"read_s": read_s, **stats["stages_s"]}
+    t = time.perf_counter()
     out = Path(out)
     out.with_suffix(".json").unlink(missing_ok=True)  # the summary is written last
-    write_parquet(clusters, out)
-    write_parquet(skipped, out.with_name(f"{out.stem}_skipped.parquet"))
+    _write(res.clusters, out)
+    _write(res.skipped, out.with_name(f"{out.stem}_skipped.parquet"))
+    _write(res.links, out.with_name(f"{out.stem}_links.parquet"))
+    stats["stages_s"]["write_s"] = time.perf_counter() - t
     stats["total_s"] = time.perf_counter() - t0
     stats["inputs_per_s"] = stats["inputs"] / stats["total_s"] if stats["total_s"] else None
     write_json(stats, out.with_suffix(".json"))

@@ -35,8 +35,13 @@ Requires: ads with ``ad_id, posted_at, price_usd, sponsored``; an ingest folder 
 | payer_cluster_id  | wallet cluster of the chosen transaction's first input           |
 | payer_clusters    | distinct clusters among its inputs (>1: a CoinJoin or a guard)   |
 
+:func:`match_chain` is the whole step on an ingest folder (clusters read or made under the
+clustering policy, the site's payments, :func:`match_ads`): ``chain match`` and ``link --chain``
+both call it.
+
 Example::
 
+    run = match_chain(ads, "chain/", read_rates("rates.csv"), site=site_addresses)
     m = match_ads(ads, payments_to_site("chain/", site), read_rates("rates.csv"))
     m["match_status"].value_counts()
 """
@@ -44,6 +49,7 @@ Example::
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +321,67 @@ def evaluate(matches: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:
         "precision_unique": ratio(int((correct & unique).sum()), int(unique.sum())),
         "recall_unique": ratio(int((correct & unique).sum()), paid),
     }
+
+
+@dataclass
+class MatchRun:
+    """What :func:`match_chain` returns: the matches, the payments they were drawn from, the
+    site's addresses, the clusters (``clustered``: made now, not read) and the policy."""
+
+    matches: pd.DataFrame
+    payments: pd.DataFrame
+    site: np.ndarray
+    clusters: pd.DataFrame
+    clustered: bool
+    policy: dict[str, Any] | None
+    cluster_stats: dict[str, Any] | None
+
+
+def match_chain(
+    ads: pd.DataFrame,
+    chain_dir: str | os.PathLike[str],
+    rates: pd.Series,
+    *,
+    site: np.ndarray | None = None,
+    site_seeds: np.ndarray | None = None,
+    clusters: str | os.PathLike[str] | pd.DataFrame | None = None,
+    policy: Any = None,
+    **rule: Any,
+) -> MatchRun:
+    """Payment matching on an ingest folder: the one function ``chain match`` and ``link --chain``
+    call.
+
+    Clusters are read from ``clusters`` (a path or a table) or made now from ``chain_dir`` under
+    ``policy`` (default :data:`adowner.defaults.CHAIN`), with the site's addresses as the known
+    payees (``known_payee_change``). The site is ``site``, or the clusters of ``site_seeds``
+    (then the seeds are the known payees). ``rule``: :func:`match_ads`'s options (window,
+    tolerances, engine).
+    """
+    from adowner.chain.cluster import cluster_tables, load_tables
+    from adowner.chain.policy import read_policy
+
+    if (site is None) == (site_seeds is None):
+        raise InputError(
+            "give the site's addresses or its seed addresses (one of them)", field="site"
+        )
+    known = np.asarray(site if site is not None else site_seeds, dtype=object)
+    inputs, outputs = load_tables(chain_dir)
+    stats: dict[str, Any] | None = None
+    if clusters is None:
+        cl, _, stats = cluster_tables(
+            inputs, outputs, policy=policy, payees={str(a) for a in known}
+        )
+        policy_json: dict[str, Any] | None = stats["policy"]
+    elif isinstance(clusters, pd.DataFrame):
+        cl, policy_json = clusters, None
+    else:
+        cl = pd.read_parquet(clusters, columns=["address", "cluster_id"])
+        try:
+            policy_json = read_policy(clusters).to_json()
+        except InputError:
+            policy_json = None  # a clusters file from before issue 17 or another tool
+    if site is None:
+        site = site_from_seeds(np.asarray(site_seeds, dtype=object), cl)
+    payments = payments_to_site(chain_dir, site)
+    matches = match_ads(ads, payments, rates, inputs=inputs, clusters=cl, **rule)
+    return MatchRun(matches, payments, site, cl, clusters is None, policy_json, stats)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from adowner.cli_options import Command, arguments, config, flag, fpr, model, opt, out, seed
-from adowner.defaults import LINK, QUICKSTART, fields_of
+from adowner.defaults import CHAIN, LINK, QUICKSTART, fields_of
 
 
 def _link(args: argparse.Namespace) -> int:
@@ -74,6 +74,11 @@ COMMANDS = (
                 "--chain)",
             ),
             opt(
+                "--heuristics",
+                help="clustering rules with --chain (chain.policy; the same default as chain "
+                "cluster and chain match: %(default)s)",
+            ),
+            opt(
                 "--text-score",
                 choices=("auto", "cosine", "hybrid"),
                 help="score of text candidates: the model's hybrid.json (cosine + char n-grams + "
@@ -94,7 +99,7 @@ COMMANDS = (
             opt("--top", type=int, help="groups shown in full in the report"),
             out("output folder"),
         ),
-        defaults=fields_of(LINK),
+        defaults={**fields_of(LINK), **fields_of(CHAIN)},
     ),
     Command(
         "quickstart",

@@ -30,7 +30,7 @@ import pandas as pd
 
 from adowner._io import atomic_open, write_json, write_parquet
 from adowner.chain.tables import EDGES, MATCHES, write_table
-from adowner.defaults import LINK
+from adowner.defaults import CHAIN, LINK
 from adowner.errors import InputError
 from adowner.export.folder import ModelFolder, ThresholdError
 from adowner.export.same_owner import choose_kind
@@ -419,36 +419,43 @@ def match_payments(
     out: Path,
     clusters: str | Path | None = None,
     *,
+    heuristics: str = CHAIN.heuristics,
     coinjoin_guard: bool = True,
     payee_change: bool = True,
 ) -> Path:
-    """Match ads to payments with ``chain.match`` (clustering the chain first unless ``clusters``).
+    """Match ads to payments with ``chain.match.match_chain``, the function ``chain match`` calls.
 
-    When it clusters, the known-payee change rule is on unless ``payee_change=False``: the site's
-    addresses are known, so in a two-output payment to the site the other output is the payer's
-    change (``chain.change.payee_change_edges``; on the simulated marketplace it lifts fused
-    B-cubed F1 from 0.661 to 0.813, docs/RESULTS.md). Writes ``out/matches.parquet`` (and
-    ``out/clusters.parquet`` when it clustered); returns the matches path.
+    Unless ``clusters`` is given it clusters the chain under ``heuristics`` (the one default of
+    :data:`adowner.defaults.CHAIN`, known-payee change included: the site's addresses are
+    known, so in a two-output payment to the site the other output is the payer's change; on
+    the simulated marketplace it lifts fused B-cubed F1 from 0.661 to 0.813, docs/RESULTS.md).
+    ``payee_change=False`` and ``coinjoin_guard=False`` take those rules out. Writes
+    ``out/matches.parquet`` (and ``out/clusters.parquet``, with its policy, when it clustered);
+    returns the matches path.
     """
     from adowner.chain import match as M
-    from adowner.chain.cluster import cluster_tables, load_tables, with_payee_change
+    from adowner.chain.cluster import write_clusters
+    from adowner.chain.policy import Policy
     from adowner.chain.rates import read_rates
 
     if rates is None or site_addresses is None:
         raise InputError("--chain needs --rates and --site-addresses", field="--chain")
-    inputs, outputs = load_tables(chain)
-    if clusters is not None:
-        cl = pd.read_parquet(clusters, columns=["address", "cluster_id"])
-    else:
-        cl, skipped, stats = cluster_tables(inputs, outputs, coinjoin_guard=coinjoin_guard)
-        if payee_change:
-            payees = set(M.read_address_list(site_addresses))
-            cl, stats = with_payee_change(cl, skipped, stats, inputs, outputs, payees)
-        write_parquet(cl, out / "clusters.parquet")
-    payments = M.payments_to_site(chain, M.read_address_list(site_addresses))
-    matches = M.match_ads(
-        M.ads_to_match(ads), payments, read_rates(rates), inputs=inputs, clusters=cl
+    policy = Policy.parse(heuristics)
+    if not payee_change:
+        policy = Policy.parse([n for n in policy.heuristics if n != "known_payee_change"])
+    if not coinjoin_guard:
+        policy = Policy.parse([n for n in policy.heuristics if n not in policy.guard_rules])
+    run = M.match_chain(
+        M.ads_to_match(ads),
+        chain,
+        read_rates(rates),
+        site=M.read_address_list(site_addresses),
+        clusters=clusters,
+        policy=policy,
     )
+    if run.clustered and run.policy is not None:
+        write_clusters(run.clusters, out / "clusters.parquet", Policy.from_json(run.policy))
+    matches = run.matches
     path = out / "matches.parquet"
     write_table(matches, MATCHES, path)
     counts = matches["match_status"].value_counts().to_dict()
@@ -476,6 +483,7 @@ def link_command(
     eval_owners: set[str] | None = None,
     text_score: str = LINK.text_score,
     payee_change: bool = True,
+    heuristics: str = CHAIN.heuristics,
 ) -> dict[str, Any]:
     """``adowner link``: read, embed, link and write everything into ``out``; return the summary.
 
@@ -502,7 +510,14 @@ def link_command(
     elif chain is not None:
         match_table = read_matches(
             match_payments(
-                ads, chain, rates, site_addresses, out, clusters, payee_change=payee_change
+                ads,
+                chain,
+                rates,
+                site_addresses,
+                out,
+                clusters,
+                heuristics=heuristics,
+                payee_change=payee_change,
             )
         )
     log.info("embedding %d ads with %s", len(frame), model)
