@@ -112,6 +112,7 @@ def _embed(args: argparse.Namespace) -> int:
         tmp.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
     rate = len(texts) / seconds if seconds > 0 else float("inf")
     print(
-        f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, {encoder.backend}, {encoder.precision})"
+        f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, "
+        f"path {encoder.path.name}: {encoder.path.reason})"
     )
     return 0

@@ -24,8 +24,9 @@ def add_encoder_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--device",
-        default="cpu",
-        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
+        default="auto",
+        help="auto (CUDA where PyTorch sees a GPU, else the CPU), cpu, cuda or cuda:N "
+        "(cuda runs the PyTorch backend)",
     )
     p.add_argument(
         "--precision",
