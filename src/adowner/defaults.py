@@ -18,6 +18,7 @@ object               used by
 :data:`MATCH`        ``chain match`` and the payment matching inside ``link``
 :data:`SIMULATE`     ``simulate`` (``simulate.marketplace.SimConfig``)
 :data:`QUICKSTART`   ``quickstart``
+:data:`DISTILL`      ``distill`` (the layer-dropped student of ``adowner.model.distill``)
 ===================  ===========================================================================
 
 Why two caps on same-owner pairs: evaluation caps one owner's same-owner pairs at 5,000 (all
@@ -111,6 +112,22 @@ class QuickstartDefaults:
 
 
 QUICKSTART = QuickstartDefaults()
+
+
+@dataclass(frozen=True)
+class DistillDefaults:
+    """``distill``: a shallower student trained to match its teacher's embeddings."""
+
+    layers: int = 3
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-4
+    warmup: float = 0.1
+    max_length: int = 128
+    seed: int = 0
+
+
+DISTILL = DistillDefaults()
 
 
 def fields_of(defaults: Any) -> dict[str, Any]:

@@ -1,14 +1,15 @@
-"""Subcommands of adowner.export: ``export`` and ``embed`` (registered by adowner.cli)."""
+"""Subcommands of adowner.export: ``export``, ``distill`` and ``embed`` (registered by adowner.cli)."""
 
 from __future__ import annotations
 
 import argparse
 
+from adowner.defaults import DISTILL, fields_of
 from adowner.export.encoder_args import add_encoder_args, load_encoder
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``export`` and ``embed`` to ``sub``."""
+    """Add ``export``, ``distill`` and ``embed`` to ``sub``."""
     p = sub.add_parser(
         "export",
         help="write a portable model folder (safetensors, tokenizer, ST files, thresholds, card)",
@@ -50,6 +51,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.set_defaults(func=_export)
 
+    d = sub.add_parser(
+        "distill",
+        help="train a shallower student of a model to match its embeddings; export it",
+        description="Drop transformer layers of MODEL (the kept ones initialised from it), train "
+        "the student to match MODEL's embeddings of the training ads (MSE), and export it as a "
+        "model folder (ONNX, thresholds calibrated on val, card with the teacher and the loss). "
+        "The card offers it only where its validation TPR@1% is within 0.01 of the teacher's.",
+    )
+    d.add_argument("model", help="teacher: training checkpoint, exported folder, or 'minilm'")
+    d.add_argument("--layers", type=int, help="transformer layers the student keeps (%(default)s)")
+    d.add_argument("--data", required=True, help="prepared folder (train.parquet, val.parquet)")
+    d.add_argument("--out", required=True, help="model folder to write (replaced atomically)")
+    d.add_argument("--steps", type=int, help="optimiser steps (%(default)s)")
+    d.add_argument("--batch-size", type=int, help="ads a step (%(default)s)")
+    d.add_argument("--lr", type=float, help="peak AdamW learning rate (%(default)s)")
+    d.add_argument("--warmup", type=float, help="warm-up fraction of the steps (%(default)s)")
+    d.add_argument("--max-length", type=int, help="training word pieces an ad (%(default)s)")
+    d.add_argument("--seed", type=int)
+    d.add_argument("--no-onnx", action="store_true", help="do not write model.onnx")
+    d.add_argument("--work", help="student checkpoint and distill.json (default: OUT.distill)")
+    d.add_argument("--metrics", action="append", help="as for export: results for the card")
+    d.add_argument("--dataset", help="name of the evaluation data, for the card")
+    d.set_defaults(func=_distill, **fields_of(DISTILL))
+
     e = sub.add_parser(
         "embed",
         help="embed every ad of a file with an exported model (fast path)",
@@ -86,6 +111,37 @@ def _export(args: argparse.Namespace) -> int:
         ", ".join(f"FPR {t['fpr']:g}: {t['threshold']:.4f}" for t in config["thresholds"]) or "none"
     )
     print(f"wrote {args.out} (dim {config['embedding_dim']}, thresholds {th})")
+    return 0
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from adowner.export.distill import distill_model
+
+    config = distill_model(
+        args.model,
+        args.out,
+        data=args.data,
+        layers=args.layers,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        max_length=args.max_length,
+        seed=args.seed,
+        onnx=not args.no_onnx,
+        work=args.work,
+        metrics=args.metrics,
+        dataset=args.dataset,
+    )
+    info = config["distillation"]
+    after = info.get("val_after") or {}
+    tpr = info["val_tpr_at_fpr_1pct"]
+    print(
+        f"wrote {args.out} ({info['layers']} of {info['teacher_layers']} layers; val MSE "
+        f"{after.get('mse', float('nan')):.2e}, mean cosine to the teacher "
+        f"{after.get('cosine_mean', float('nan')):.4f}; val TPR@1% teacher {tpr['teacher']:.3f}, "
+        f"student {tpr['student']:.3f}: {'offered' if info['offered'] else 'not offered'})"
+    )
     return 0
 
 
