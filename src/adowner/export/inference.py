@@ -23,8 +23,8 @@ SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``); small length-sor
 (at most ``token_budget`` = 512 padded word pieces and 8 ads, so a batch's activations stay
 in a core's cache and there is little padding); one single-threaded ONNX Runtime stream per
 core (``workers``), each core on its own batches, instead of every core splitting each matrix
-product (the PyTorch backend on the CPU does the same with Python threads: x3 one 2-thread
-stream under bf16 on a busy Zen 4, issue 18); and embedding each distinct text once (reposted
+product (the PyTorch backend on the CPU does the same with Python threads: x1.2-3 one 2-thread
+stream under bf16 on a Zen 4, the more the busier the machine; issue 18); and embedding each distinct text once (reposted
 ads). The ONNX network stays fp32: its
 embeddings match PyTorch to cosine >= 0.9999 (the PyTorch backend can run bf16/fp16 under
 autocast, ``precision=``). Figures are in ``docs/BENCHMARKS.md``
@@ -77,8 +77,8 @@ from adowner.scoring.vectors import mean_pool
 # (token budget, max ads) of a batch per backend, measured on Agora and escort ads
 # (docs/BENCHMARKS.md): ONNX Runtime is fastest with small batches, one stream per core.
 # PyTorch on the CPU, like ONNX Runtime, runs one single-threaded stream per core on batches of
-# at most 1,024 word pieces (x2.6 one 2-thread stream of wide batches under bf16, issue 18); on
-# CUDA one stream of wide batches.
+# at most 1,024 word pieces (bf16 on a Zen 4: x1.2 one 2-thread stream of wide batches at load
+# 2.7, x3 at load 6-7; issue 18, docs/BENCHMARKS.md); on CUDA one stream of wide batches.
 BATCHING = {"onnx": (512, 8), "torch": (1024, 16), "torch-cuda": (4096, 64)}
 
 
