@@ -103,8 +103,10 @@ def export_minilm(out: Path) -> Path:
 
 
 def load_side(folder: Path, spec: str, default_device: str = "cpu"):
-    """``onnx`` / ``torch`` with the loader's defaults, or ``BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS``
-    (e.g. ``onnx:4096:64:1``, the settings before the 2026-11-29 tuning) to compare settings;
+    """``onnx`` / ``torch`` / ``auto`` with the loader's defaults, or
+    ``BACKEND:TOKEN_BUDGET:MAX_BATCH:WORKERS[:PAD_MULTIPLE]`` (e.g. ``onnx:4096:64:1``, the
+    settings before the 2026-11-29 tuning; ``torch@bf16:1024:16:2:32``: two PyTorch streams,
+    widths rounded up to multiples of 32) to compare settings;
     ``@PRECISION`` after the backend (``torch@bf16``) sets the PyTorch backend's precision and
     ``@PRECISION@DEVICE`` (``torch@fp16@cuda``) its device too."""
     import adowner
@@ -115,8 +117,10 @@ def load_side(folder: Path, spec: str, default_device: str = "cpu"):
     device = opts[1] if len(opts) > 1 else default_device
     kwargs: dict[str, object] = {"precision": precision, "device": device}
     if rest:
-        budget, batch, workers = (int(x) for x in rest)
+        budget, batch, workers, *pad = (int(x) for x in rest)
         kwargs.update(token_budget=budget, max_batch=batch, workers=workers)
+        if pad:
+            kwargs["pad_multiple"] = pad[0]
     return adowner.load(folder, backend=backend, **kwargs)
 
 
@@ -190,6 +194,7 @@ def main() -> None:
     for r in range(args.rounds):
         load = os.getloadavg()[0]
         loads.append(load)
+        torch.set_num_threads(os.cpu_count() or 1)  # a side may have set fewer (process-wide)
         t0 = time.perf_counter()
         st.encode(normalized, batch_size=32, normalize_embeddings=True)
         rates["sentence-transformers"].append(len(texts) / (time.perf_counter() - t0))
@@ -225,6 +230,8 @@ def main() -> None:
                 "max_batch": e.max_batch,
                 "device": e.device,
                 "precision": e.precision,
+                "path": e.path.name,
+                "pad_multiple": e.pad_multiple,
             }
             for b, e in encoders.items()
         },

@@ -32,11 +32,13 @@ def texts() -> list[str]:
 
 
 def test_embed_contract(folder: Path, texts: list[str], monkeypatch) -> None:
-    from adowner.export import inference
+    from adowner import hardware
 
-    monkeypatch.setattr(inference, "native_bf16_cpu", lambda: False)
-    enc = adowner.load(str(folder))
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
+    enc = adowner.load(str(folder), device="cpu")
     assert enc.backend == "onnx"  # auto picks ONNX when model.onnx is there (no native bf16)
+    assert enc.path.name == "onnx-fp32-cpu"
+    assert "no native bf16" in enc.path.reason
     emb = enc.embed(texts)
     assert emb.shape == (50, 16)
     assert emb.dtype == np.float32
@@ -66,6 +68,66 @@ def test_auto_takes_torch_bf16_on_a_native_bf16_cpu(
     assert adowner.load(str(folder)).backend == "onnx"
 
 
+def test_fastest_exact_path_follows_the_machine(monkeypatch) -> None:
+    """auto decides from the machine: CUDA -> torch fp16; native bf16 CPU -> torch bf16;
+    AVX2-only CPU -> ONNX fp32 (PyTorch fp32 without model.onnx); explicit choices are kept."""
+    import torch
+
+    from adowner import hardware
+
+    path = hardware.fastest_exact_path
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    bf16 = path(has_onnx=True)
+    assert bf16.name == "torch-bf16-cpu"
+    assert "avx512_bf16" in bf16.reason
+    assert path(precision="fp32", has_onnx=True).name == "onnx-fp32-cpu"
+    assert path(backend="onnx", has_onnx=True).name == "onnx-fp32-cpu"
+    assert path(backend="torch", precision="fp32", has_onnx=True).name == "torch-fp32-cpu"
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2"})
+    assert path(has_onnx=True).name == "onnx-fp32-cpu"
+    no_onnx = path(has_onnx=False)
+    assert no_onnx.name == "torch-fp32-cpu"
+    assert "no model.onnx" in no_onnx.reason
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert path(has_onnx=True).name == "torch-fp16-cuda"
+    assert path(device="cpu", has_onnx=True).name == "onnx-fp32-cpu"
+    assert path(backend="onnx", has_onnx=True).device == "cpu"  # ONNX Runtime here is CPU-only
+    with pytest.raises(AdownerError, match="ONNX backend runs fp32"):
+        path(backend="onnx", precision="bf16", has_onnx=True)
+    with pytest.raises(AdownerError, match="unknown device"):
+        path(device="tpu", has_onnx=True)
+
+
+def runnable_paths() -> list[tuple[str, str, str]]:
+    """(backend, precision, device) of every path this machine can run, fp32 reference aside."""
+    import torch
+
+    from adowner.hardware import native_bf16_cpu
+
+    paths = [("onnx", "fp32", "cpu")]
+    if native_bf16_cpu():
+        paths.append(("torch", "bf16", "cpu"))
+    if torch.cuda.is_available():
+        paths += [("torch", "fp32", "cuda"), ("torch", "fp16", "cuda")]
+        if torch.cuda.is_bf16_supported():
+            paths.append(("torch", "bf16", "cuda"))
+    return paths
+
+
+@pytest.mark.parametrize(("backend", "precision", "device"), runnable_paths())
+def test_every_path_this_machine_runs_is_exact(
+    folder: Path, texts: list[str], backend: str, precision: str, device: str
+) -> None:
+    """Exact: min cosine >= 0.999 against PyTorch fp32 on the CPU, for each path auto may take."""
+    ref = adowner.load(folder, backend="torch", precision="fp32", device="cpu").embed(texts)
+    enc = adowner.load(folder, backend=backend, precision=precision, device=device)
+    assert enc.path.name == f"{backend}-{precision}-{device}"
+    assert cosines(enc.embed(texts), ref).min() >= 0.999
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], backend: str) -> None:
     """Length-sorted, token-budget batches give each ad the embedding it gets alone."""
@@ -75,19 +137,24 @@ def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], bac
     assert cosines(together[:12], alone).min() >= 0.9999
 
 
-def test_parallel_streams_give_each_ad_its_own_embedding(folder: Path, texts: list[str]) -> None:
-    """Batches run on several ONNX Runtime streams at once land in the right rows."""
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_parallel_streams_give_each_ad_its_own_embedding(
+    folder: Path, texts: list[str], backend: str
+) -> None:
+    """Batches run on several ONNX Runtime or PyTorch streams at once land in the right rows."""
     mixed = texts + texts[:7]  # repeats: embedded once, copied to each row
-    one = adowner.load(folder, backend="onnx", threads=1, token_budget=200, max_batch=4)
-    two = adowner.load(folder, backend="onnx", threads=2, token_budget=200, max_batch=4)
+    opts = {"backend": backend, "precision": "fp32", "token_budget": 200, "max_batch": 4}
+    one = adowner.load(folder, threads=1, **opts)
+    two = adowner.load(folder, threads=2, **opts)
     assert (one.workers, two.workers) == (1, 2)
     sequential, parallel = one.embed(mixed), two.embed(mixed)
     assert cosines(parallel, sequential).min() >= 0.9999
     np.testing.assert_array_equal(parallel[len(texts) :], parallel[:7])
     alone = np.stack([one.embed([t])[0] for t in texts])  # every row is its own ad's
     assert cosines(parallel[: len(texts)], alone).min() >= 0.9999
-    assert adowner.load(folder, backend="onnx", threads=1, workers=4).workers == 1
-    assert adowner.load(folder, backend="torch", threads=2).workers == 1
+    assert adowner.load(folder, backend=backend, threads=1, workers=4).workers == 1
+    # PyTorch on the CPU: one single-threaded stream per core by default (issue 18)
+    assert adowner.load(folder, backend=backend, threads=2, workers=1).workers == 1
 
 
 def test_matches_training_encoder(folder: Path, texts: list[str]) -> None:
@@ -209,7 +276,12 @@ def test_embed_cli_parquet(folder: Path, tmp_path: Path, capsys) -> None:
     keep = df.drop(index=3)
     ref = adowner.load(folder).embed(keep["text"].tolist())
     assert cosines(emb, ref).min() >= 0.9999
-    assert "29 ads x 16" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "29 ads x 16" in printed
+    from adowner.hardware import fastest_exact_path
+
+    taken = fastest_exact_path(has_onnx=True)  # the CLI names the path auto took, and why
+    assert f"path {taken.name}: {taken.reason}" in printed
 
 
 def test_embed_cli_csv_masks_and_quarantines(folder: Path, tmp_path: Path) -> None:

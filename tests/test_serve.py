@@ -76,6 +76,9 @@ def test_health(url: str) -> None:
 
     # "auto" is decided on the machine: bf16 where the CPU has it natively, else fp32
     assert (body["device"], body["precision"]) == ("cpu", "bf16" if native_bf16_cpu() else "fp32")
+    # the path taken and why (adowner.hardware.fastest_exact_path)
+    assert body["path"] == f"{body['backend']}-{body['precision']}-cpu"
+    assert body["path_reason"]
 
 
 def test_embed_equals_library(url: str, encoder) -> None:

@@ -178,7 +178,8 @@ ENCODER_OPTIONS: tuple[Option, ...] = (
     opt(
         "--device",
         default=ENCODER.device,
-        help="cpu, cuda or cuda:N (cuda runs the PyTorch backend)",
+        help="auto (CUDA where PyTorch sees a GPU, else the CPU), cpu, cuda or cuda:N "
+        "(cuda runs the PyTorch backend)",
     ),
     opt(
         "--precision",

@@ -24,6 +24,7 @@ object               used by
 :data:`REVIEW`       ``review`` (the analyst workbench over a ``link`` folder)
 :data:`ENCODER`      :func:`adowner.load` and its options in ``embed`` and ``serve``
 :data:`SERVE`        ``serve`` (``serve.app.create_app``)
+:data:`DISTILL`      ``distill`` (the layer-dropped student of ``adowner.model.distill``)
 ===================  ===========================================================================
 
 Why two caps on same-owner pairs: evaluation caps one owner's same-owner pairs at 5,000 (all
@@ -160,7 +161,7 @@ class EncoderDefaults:
 
     backend: str = "auto"  # ONNX where the folder has model.onnx and the device is the CPU
     threads: int | None = None  # all cores
-    device: str = "cpu"
+    device: str = "auto"  # CUDA where PyTorch sees a GPU, else the CPU
     precision: str = "auto"  # fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
 
 
@@ -178,6 +179,22 @@ class ServeDefaults:
 
 
 SERVE = ServeDefaults()
+
+
+@dataclass(frozen=True)
+class DistillDefaults:
+    """``distill``: a shallower student trained to match its teacher's embeddings."""
+
+    layers: int = 3
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-4
+    warmup: float = 0.1
+    max_length: int = 128
+    seed: int = 0
+
+
+DISTILL = DistillDefaults()
 
 
 def fields_of(defaults: Any) -> dict[str, Any]:

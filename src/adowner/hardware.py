@@ -6,6 +6,7 @@ with AVX-512 BF16 the next), so every "auto" choice of precision reads the machi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -68,3 +69,99 @@ def resolve_precision(precision: str, device: str) -> str:
     if device.startswith("cuda"):
         return "fp16"
     return "bf16" if native_bf16_cpu() else "fp32"
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` that decide inference speed (empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return set()
+    wanted = {"avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile"}
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return wanted & set(line.split(":", 1)[-1].split())
+    return set()
+
+
+@dataclass(frozen=True)
+class InferencePath:
+    """How :func:`adowner.load` runs the network: ``backend`` (``onnx``/``torch``), ``device``,
+    ``precision``, and ``reason``: why this path is the fastest exact one on this machine."""
+
+    backend: str
+    device: str
+    precision: str
+    reason: str
+
+    @property
+    def name(self) -> str:
+        """Short name, e.g. ``torch-bf16-cpu`` or ``onnx-fp32-cpu``."""
+        return f"{self.backend}-{self.precision}-{self.device}"
+
+
+def fastest_exact_path(
+    backend: str = "auto", device: str = "auto", precision: str = "auto", *, has_onnx: bool
+) -> InferencePath:
+    """The fastest *exact* path (min cosine >= 0.999 against fp32) on the machine this runs on.
+
+    Decided from the machine's capabilities, backed by the figures in ``docs/BENCHMARKS.md``
+    ("Embedding throughput", measured against ``SentenceTransformer.encode`` in one run), not
+    by a calibration run at load time: on the shared 2-core machines this project runs on the
+    ratio between two paths moves by ±20% from round to round, more than the gap a
+    few-second calibration would have to resolve, and the order of the paths followed the CPU's
+    flags on every machine measured.
+
+    ==============================  ==========================================================
+    machine                         path
+    ==============================  ==========================================================
+    CUDA present (``device=auto``)  PyTorch on CUDA, fp16 autocast
+    CPU with AVX-512 BF16 or AMX    PyTorch under bf16 autocast (Zen 4: ×2.5 ST, ONNX ×1.9;
+                                    min cosine 0.99996 on real escort ads)
+    any other CPU (AVX2, ...)       ONNX Runtime fp32 with fused kernels (``model.onnx``
+                                    present), else PyTorch fp32
+    ==============================  ==========================================================
+
+    An explicit ``backend``, ``device`` or ``precision`` is kept (and checked): the path is
+    then the one asked for, and ``reason`` says so.
+    """
+    from adowner.errors import AdownerError
+
+    if precision not in PRECISIONS:
+        raise AdownerError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if backend not in ("auto", "onnx", "torch"):
+        raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() and backend != "onnx" else "cpu"
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise AdownerError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if backend == "onnx":
+        if device != "cpu" or precision not in ("auto", "fp32"):
+            raise AdownerError(
+                "the ONNX backend runs fp32 on the CPU; use backend='torch' for "
+                f"device={device!r}, precision={precision!r}"
+            )
+        return InferencePath("onnx", "cpu", "fp32", "asked for (backend='onnx')")
+    if device.startswith("cuda"):
+        resolved = resolve_precision(precision, device)
+        why = "CUDA device" if precision == "auto" else f"asked for (precision={precision!r})"
+        return InferencePath("torch", device, resolved, why)
+    flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    bf16 = native_bf16_cpu()
+    if backend == "auto" and precision in ("auto", "bf16") and bf16:
+        return InferencePath(
+            "torch", "cpu", "bf16", f"CPU has native bf16 ({', '.join(flags) or 'torch.cpu probe'})"
+        )
+    if backend == "auto" and precision in ("auto", "fp32") and has_onnx:
+        why = "no native bf16 on this CPU" if precision == "auto" else "fp32 asked for"
+        return InferencePath("onnx", "cpu", "fp32", f"{why}: ONNX Runtime fp32")
+    resolved = resolve_precision(precision, device)
+    if backend == "torch":
+        why = f"asked for (backend='torch', precision={precision!r})"
+    elif not has_onnx and precision in ("auto", "fp32"):
+        why = "no model.onnx in the folder: PyTorch"
+    else:
+        why = f"asked for (precision={precision!r})"
+    return InferencePath("torch", "cpu", resolved, why)

@@ -209,6 +209,43 @@ def hybrid_section(hybrid: dict[str, Any] | None) -> str:
     )
 
 
+def distillation_section(info: dict[str, Any] | None) -> str:
+    """The model card's paragraph on a distilled student (empty for any other model)."""
+    if not info:
+        return ""
+    after = info.get("val_after") or {}
+    before = info.get("val_before") or {}
+    tpr = info.get("val_tpr_at_fpr_1pct") or {}
+    rule = info.get("offer_rule", "")
+    verdict = (
+        f"**Offered** as a faster option ({rule})."
+        if info.get("offered")
+        else f"**Not offered**: its TPR at FPR 1% fell too far ({rule}); use the teacher."
+    )
+    return (
+        "### Distilled student\n\n"
+        f"A {info.get('layers')}-layer student of `{info.get('teacher_model', info.get('teacher'))}` "
+        f"({info.get('teacher_layers')} layers; layers {info.get('kept_layers')} kept, each "
+        "initialised from the teacher's), trained for "
+        f"{info.get('steps')} steps of {info.get('batch_size')} ads ({info.get('train_texts')} "
+        f"distinct training ads, {info.get('max_length')} word pieces, {info.get('precision')}) "
+        f"to match the teacher's embeddings ({info.get('loss')}).\n\n"
+        "| measured on | before training | after |\n|---|---|---|\n"
+        f"| training loss (MSE, mean of 10 steps) | {_fmt(info.get('train_loss_first'))} | "
+        f"{_fmt(info.get('train_loss_last'))} |\n"
+        f"| validation MSE to the teacher ({info.get('val_texts')} ads) | {_fmt(before.get('mse'))} "
+        f"| {_fmt(after.get('mse'))} |\n"
+        f"| validation mean cosine to the teacher | {_fmt(before.get('cosine_mean'), '.4f')} | "
+        f"{_fmt(after.get('cosine_mean'), '.4f')} |\n\n"
+        f"Validation TPR at FPR 1%: teacher {_fmt(tpr.get('teacher'), '.3f')}, student "
+        f"{_fmt(tpr.get('student'), '.3f')}. {verdict}\n"
+    )
+
+
+def _fmt(x: Any, fmt: str = ".3e") -> str:
+    return "–" if x is None else format(float(x), fmt)
+
+
 def render_card(
     config: dict[str, Any],
     *,
@@ -272,7 +309,8 @@ def render_card(
             else "no validation data was given"
         ),
         "threshold_rows": rows_md,
-        "hybrid_section": hybrid_section(config.get("hybrid")),
+        "hybrid_section": hybrid_section(config.get("hybrid"))
+        + distillation_section(config.get("distillation")),
         "training_data": training_data or DEFAULT_TRAINING_DATA,
         "results": results,
         "domain": domain or dataset,

@@ -1,10 +1,12 @@
-"""Subcommands of adowner.export (``COMMANDS``, added by adowner.cli): ``export``, ``embed``."""
+"""Subcommands of adowner.export (``COMMANDS``, added by adowner.cli): ``export``, ``distill``,
+``embed``."""
 
 from __future__ import annotations
 
 import argparse
 
-from adowner.cli_options import ENCODER_OPTIONS, Command, data, flag, model, opt, out
+from adowner.cli_options import ENCODER_OPTIONS, Command, data, flag, model, opt, out, seed
+from adowner.defaults import DISTILL, fields_of
 from adowner.export.encoder_args import load_encoder
 
 
@@ -56,6 +58,37 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _distill(args: argparse.Namespace) -> int:
+    from adowner.export.distill import distill_model
+
+    config = distill_model(
+        args.model,
+        args.out,
+        data=args.data,
+        layers=args.layers,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        warmup=args.warmup,
+        max_length=args.max_length,
+        seed=args.seed,
+        onnx=not args.no_onnx,
+        work=args.work,
+        metrics=args.metrics,
+        dataset=args.dataset,
+    )
+    info = config["distillation"]
+    after = info.get("val_after") or {}
+    tpr = info["val_tpr_at_fpr_1pct"]
+    print(
+        f"wrote {args.out} ({info['layers']} of {info['teacher_layers']} layers; val MSE "
+        f"{after.get('mse', float('nan')):.2e}, mean cosine to the teacher "
+        f"{after.get('cosine_mean', float('nan')):.4f}; val TPR@1% teacher {tpr['teacher']:.3f}, "
+        f"student {tpr['student']:.3f}: {'offered' if info['offered'] else 'not offered'})"
+    )
+    return 0
+
+
 def _embed(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
@@ -79,7 +112,8 @@ def _embed(args: argparse.Namespace) -> int:
         tmp.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
     rate = len(texts) / seconds if seconds > 0 else float("inf")
     print(
-        f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, {encoder.backend}, {encoder.precision})"
+        f"wrote {out} ({len(texts)} ads x {emb.shape[1]}, {rate:.1f} ads/s, "
+        f"path {encoder.path.name}: {encoder.path.reason})"
     )
     return 0
 
@@ -143,6 +177,32 @@ COMMANDS = (
             ),
             *_CHECKPOINT_OPTIONS,
         ),
+    ),
+    Command(
+        "distill",
+        help="train a shallower student of a model to match its embeddings; export it",
+        description="Drop transformer layers of MODEL (the kept ones initialised from it), train "
+        "the student to match MODEL's embeddings of the training ads (MSE), and export it as a "
+        "model folder (ONNX, thresholds calibrated on val, card with the teacher and the loss). "
+        "The card offers it only where its validation TPR@1% is within 0.01 of the teacher's.",
+        run=_distill,
+        options=(
+            opt("model", help="teacher: training checkpoint, exported folder, or 'minilm'"),
+            opt("--layers", type=int, help="transformer layers the student keeps (%(default)s)"),
+            data("prepared folder (train.parquet, val.parquet)"),
+            out("model folder to write (replaced atomically)"),
+            opt("--steps", type=int, help="optimiser steps (%(default)s)"),
+            opt("--batch-size", type=int, help="ads a step (%(default)s)"),
+            opt("--lr", type=float, help="peak AdamW learning rate (%(default)s)"),
+            opt("--warmup", type=float, help="warm-up fraction of the steps (%(default)s)"),
+            opt("--max-length", type=int, help="training word pieces an ad (%(default)s)"),
+            seed(),
+            flag("--no-onnx", "do not write model.onnx"),
+            opt("--work", help="student checkpoint and distill.json (default: OUT.distill)"),
+            opt("--metrics", action="append", help="as for export: results for the card"),
+            opt("--dataset", help="name of the evaluation data, for the card"),
+        ),
+        defaults=fields_of(DISTILL),
     ),
     Command(
         "embed",

@@ -65,8 +65,10 @@ def export_checkpoint(
     dataset: str | None = None,
     training_data: str | None = None,
     card_template: str | os.PathLike[str] | None = None,
+    extra_meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Export ``checkpoint`` into the folder ``out``; return its ``adowner.json``."""
+    """Export ``checkpoint`` into the folder ``out``; return its ``adowner.json`` (with
+    ``extra_meta`` merged in, e.g. ``distillation`` from ``adowner distill``)."""
     from adowner.evaluation.scorer import LoadedEmbedder, MemoEmbedder
     from adowner.export import card
     from adowner.export.folder import update_config, write_folder
@@ -94,6 +96,7 @@ def export_checkpoint(
                 "model_id": out.name,
                 "source_checkpoint": str(checkpoint),
                 "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                **(extra_meta or {}),
             },
         )
         if onnx:  # first, so that calibration runs on the backend `adowner.load` picks

@@ -12,9 +12,10 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
    ============  =================================================  =============================
    ``"onnx"``    ``model.onnx`` (pooling, head and L2 norm inside)  ``onnxruntime`` only
    ``"torch"``   ``AutoModel`` + mean pooling + optional dense      ``torch`` + ``transformers``
-   ``"auto"``    ``"onnx"`` when ``model.onnx`` exists, the
-                 device is the CPU and the CPU has no native bf16;
-                 else torch (bf16 autocast on native-bf16 CPUs)
+   ``"auto"``    the fastest exact path on this machine
+                 (``adowner.hardware.fastest_exact_path``): torch
+                 fp16 on CUDA, torch bf16 autocast on CPUs with
+                 AVX-512 BF16/AMX, else ONNX fp32 (``model.onnx``)
    ============  =================================================  =============================
 
 Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
@@ -22,7 +23,9 @@ SkipLayerNorm, BiasGelu, written by ``adowner export --onnx``); small length-sor
 (at most ``token_budget`` = 512 padded word pieces and 8 ads, so a batch's activations stay
 in a core's cache and there is little padding); one single-threaded ONNX Runtime stream per
 core (``workers``), each core on its own batches, instead of every core splitting each matrix
-product; and embedding each distinct text once (reposted ads). The ONNX network stays fp32: its
+product (the PyTorch backend on the CPU does the same with Python threads: x1.2-3 one 2-thread
+stream under bf16 on a Zen 4, the more the busier the machine; issue 18); and embedding each distinct text once (reposted
+ads). The ONNX network stays fp32: its
 embeddings match PyTorch to cosine >= 0.9999 (the PyTorch backend can run bf16/fp16 under
 autocast, ``precision=``). Figures are in ``docs/BENCHMARKS.md``
 (``scripts/bench_embed.py``).
@@ -62,13 +65,22 @@ from adowner.export.folder import (  # noqa: F401 - re-exported: the names calle
 )
 from adowner.export.folder import first_line as _first_line
 from adowner.export.same_owner import SameOwnerScorer
-from adowner.hardware import PRECISIONS, native_bf16_cpu, resolve_precision  # noqa: F401
+from adowner.hardware import (  # noqa: F401 - re-exported
+    PRECISIONS,
+    InferencePath,
+    fastest_exact_path,
+    native_bf16_cpu,
+    resolve_precision,
+)
 from adowner.scoring.vectors import mean_pool
 
 # the folder's file names and the default FPR live with its reader (adowner.export.folder)
-# (token budget, max ads) of a batch per backend, measured on Agora ads (docs/BENCHMARKS.md):
-# ONNX Runtime is fastest with small batches, one per core; PyTorch with wide ones on all cores.
-BATCHING = {"onnx": (512, 8), "torch": (4096, 64)}
+# (token budget, max ads) of a batch per backend, measured on Agora and escort ads
+# (docs/BENCHMARKS.md): ONNX Runtime is fastest with small batches, one stream per core.
+# PyTorch on the CPU, like ONNX Runtime, runs one single-threaded stream per core on batches of
+# at most 1,024 word pieces (bf16 on a Zen 4: x1.2 one 2-thread stream of wide batches at load
+# 2.7, x3 at load 6-7; issue 18, docs/BENCHMARKS.md); on CUDA one stream of wide batches.
+BATCHING = {"onnx": (512, 8), "torch": (1024, 16), "torch-cuda": (4096, 64)}
 
 
 def build_normalizer(settings: dict[str, Any] | None) -> Callable[[Sequence[str]], list[str]]:
@@ -120,7 +132,7 @@ class _TorchBackend:
         hf_logging.disable_progress_bar()
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise AdownerError(f"device {device!r} asked for, but PyTorch sees no CUDA device")
-        torch.set_num_threads(threads)
+        self.threads = threads  # set by the thread that runs a batch (__call__), not here
         self.torch = torch
         self.device = torch.device(device)
         self.precision = precision
@@ -148,6 +160,9 @@ class _TorchBackend:
             dtype=self.autocast_dtype or torch.float32,
             enabled=self.autocast_dtype is not None,
         )
+        # intra-op threads of the thread running this batch (a worker stream: threads // workers)
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
         with torch.inference_mode():
             input_ids = torch.from_numpy(ids).to(self.device)
             attn = torch.from_numpy(mask).to(self.device)
@@ -178,16 +193,24 @@ class Encoder:
     ``device``          ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (PyTorch backend only)
     ``precision``       ``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in
     ``net_file``        the file the network was loaded from (``model_ort.onnx``, ...)
+    ``path``            the :class:`~adowner.hardware.InferencePath` taken (``path.name``,
+                        e.g. ``torch-bf16-cpu``, and ``path.reason``: why)
     ==================  ===================================================================
 
     ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
     ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads (defaults per
-    backend in :data:`BATCHING`).
+    backend in :data:`BATCHING`); ``workers`` the batches run at once (ONNX: one
+    single-threaded session per core; PyTorch on the CPU: as many Python threads, each with
+    ``threads // workers`` intra-op threads; default one a core); ``pad_multiple`` rounds
+    each batch's width up to a multiple (static shapes; 1 = pad to the batch's longest ad).
 
     ``precision`` (PyTorch backend): ``"fp32"``; ``"bf16"``/``"fp16"`` run the network under
     ``torch.autocast``; ``"auto"`` (default) picks fp16 on CUDA, bf16 on a CPU with native bf16
     (AVX-512 BF16 or AMX), else fp32 (see :func:`resolve_precision`). The ONNX backend is fp32.
-    ``device="cuda"`` runs the PyTorch backend on a GPU (``backend="auto"`` then means torch).
+    ``device="cuda"`` runs the PyTorch backend on a GPU (``backend="auto"`` then means torch);
+    ``device="auto"`` (default) is CUDA where PyTorch sees a GPU, else the CPU. With every
+    option ``"auto"``, the path is the fastest exact one for this machine
+    (:func:`adowner.hardware.fastest_exact_path`).
     """
 
     def __init__(
@@ -199,6 +222,7 @@ class Encoder:
         token_budget: int | None = None,
         max_batch: int | None = None,
         workers: int | None = None,
+        pad_multiple: int = 1,
         device: str = ENCODER.device,
         precision: str = ENCODER.precision,
     ) -> None:
@@ -232,20 +256,11 @@ class Encoder:
 
         threads = threads or int(os.environ.get("ADOWNER_THREADS", 0)) or (os.cpu_count() or 1)
         onnx_path = model.onnx_file or self.folder / ONNX_NAME
-        if not (device == "cpu" or device.startswith("cuda")):
-            raise AdownerError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'cuda:N'")
-        if backend == "auto":
-            # the fastest exact path on this machine (docs/BENCHMARKS.md, issue 18): PyTorch
-            # under bf16 autocast where the CPU has native bf16 (x1.25 ONNX fp32 on a Zen 4,
-            # min cosine 0.99998), else ONNX fp32 with fused kernels (x1.4 PyTorch fp32)
-            cpu_onnx = onnx_path.is_file() and device == "cpu"
-            bf16 = precision in ("auto", "bf16") and native_bf16_cpu()
-            backend = "onnx" if cpu_onnx and not bf16 else "torch"
-        if backend == "onnx" and (device != "cpu" or precision not in ("auto", "fp32")):
-            raise AdownerError(
-                "the ONNX backend runs fp32 on the CPU; use backend='torch' for "
-                f"device={device!r}, precision={precision!r}"
-            )
+        # the fastest exact path on this machine, from its capabilities (adowner.hardware)
+        self.path: InferencePath = fastest_exact_path(
+            backend, device, precision, has_onnx=onnx_path.is_file()
+        )
+        backend, device = self.path.backend, self.path.device
         self.device = device
         self.precision = "fp32"
         if backend == "onnx":
@@ -265,11 +280,17 @@ class Encoder:
                     f"not a loadable ONNX model ({_first_line(exc)})", path=str(net_path)
                 ) from None
         elif backend == "torch":
-            self.workers = 1  # PyTorch's thread count is process-wide: one stream, all cores
+            # PyTorch's intra-op thread count is process-wide: `workers` streams (Python
+            # threads; PyTorch releases the GIL inside its kernels) of threads // workers
+            # intra-op threads each, on the CPU (one stream on CUDA)
+            cpu = device == "cpu"
+            self.workers = max(1, min(workers or threads, threads)) if cpu else 1
             self.net_file = "model.safetensors"
-            self.precision = resolve_precision(precision, device)
+            self.precision = self.path.precision
             try:
-                self._net = _TorchBackend(self.folder, threads, device, self.precision)
+                self._net = _TorchBackend(
+                    self.folder, max(1, threads // self.workers), device, self.precision
+                )
             except AdownerError:
                 raise
             except Exception as exc:  # transformers/safetensors: OSError, ValueError, ...
@@ -279,9 +300,12 @@ class Encoder:
         else:
             raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
         self.backend = backend
-        default_budget, default_batch = BATCHING[backend]
+        default_budget, default_batch = BATCHING[
+            "torch-cuda" if backend == "torch" and device != "cpu" else backend
+        ]
         self.token_budget = token_budget or default_budget
         self.max_batch = max_batch or default_batch
+        self.pad_multiple = max(1, int(pad_multiple))
         self._pool: ThreadPoolExecutor | None = None
         # the folder's same-owner score (the hybrid where it has hybrid.json, else the cosine)
         self.scorer = SameOwnerScorer(model, self)
@@ -364,8 +388,12 @@ class Encoder:
         batches = list(self._batches(order, lengths))
         from adowner.progress import track
 
+        pad = self.pad_multiple
+
         def run(idx: np.ndarray) -> np.ndarray:
             width = int(lengths[idx[0]])
+            if pad > 1:  # static shapes: widths rounded up to a multiple of `pad_multiple`
+                width = max(width, min(-(-width // pad) * pad, self.max_length))
             ids = np.full((len(idx), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, k in enumerate(idx):
@@ -437,7 +465,7 @@ class Encoder:
     def __repr__(self) -> str:
         return (
             f"Encoder({str(self.folder)!r}, backend={self.backend!r}, device={self.device!r}, "
-            f"precision={self.precision!r}, dim={self.dimension})"
+            f"precision={self.precision!r}, path={self.path.name!r}, dim={self.dimension})"
         )
 
 

@@ -3,7 +3,7 @@
 ==========================  ===============================================================
 endpoint                    answer
 ==========================  ===============================================================
-``GET /health``             ``{"status": "ok", "model", "dimension", "backend", ...}``
+``GET /health``             ``{"status": "ok", "model", "dimension", "backend", "path", "path_reason", ...}``
 ``POST /embed``             ``{"texts": [...]}`` -> ``{"embeddings": [[...]], "model", "dimension"}``
 ``POST /same-owner``        ``{"a", "b", "fpr"?}`` -> ``{"score", "score_kind", "decision", "threshold", "fpr", "model"}``
 ==========================  ===============================================================
@@ -185,6 +185,9 @@ def create_app(
             "backend": encoder.backend,
             "device": getattr(encoder, "device", "cpu"),
             "precision": getattr(encoder, "precision", "fp32"),
+            # the path taken and why (adowner.hardware.fastest_exact_path)
+            "path": getattr(getattr(encoder, "path", None), "name", None),
+            "path_reason": getattr(getattr(encoder, "path", None), "reason", None),
             "thresholds": [
                 {"fpr": f, "threshold": t} for f, t in sorted(encoder.thresholds.items())
             ],
