@@ -112,22 +112,11 @@ class Rows:
         value: int | None,
         source: str | None,
     ) -> None:
-        i = self.inputs
-        i["txid"].append(txid)
-        i["index"].append(index)
-        i["spent_txid"].append(spent_txid)
-        i["spent_vout"].append(spent_vout)
-        i["address"].append(address)
-        i["value_sat"].append(value)
-        i["address_source"].append(source if address is not None else None)
+        source = source if address is not None else None
+        _add(self.inputs, txid, index, spent_txid, spent_vout, address, value, source)
 
     def out(self, txid: str, n: int, address: str | None, value: int, script_type: str) -> None:
-        o = self.outputs
-        o["txid"].append(txid)
-        o["n"].append(n)
-        o["address"].append(address)
-        o["value_sat"].append(value)
-        o["script_type"].append(script_type)
+        _add(self.outputs, txid, n, address, value, script_type)
 
     def mark(self) -> tuple[int, int, int]:
         """The table lengths now; :meth:`rollback` to it drops a half-added record."""
@@ -158,6 +147,14 @@ class Rows:
             name: pa.Table.from_pydict(getattr(self, name), schema=schema)
             for name, schema in SCHEMAS.items()
         }
+
+
+def _add(table: dict[str, list[Any]], *row: Any) -> None:
+    """Append one row to a table of column lists, its values in the schema's column order."""
+    if len(row) != len(table):
+        raise ValueError(f"a row of {len(row)} values for {len(table)} columns")
+    for column, value in zip(table.values(), row, strict=True):
+        column.append(value)
 
 
 def _check_value(table: str, f: pa.Field, v: Any) -> None:

@@ -59,19 +59,15 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _distill(args: argparse.Namespace) -> int:
+    from adowner.defaults import DistillDefaults
     from adowner.export.distill import distill_model
 
+    settings = DistillDefaults(**{name: getattr(args, name) for name in fields_of(DISTILL)})
     config = distill_model(
         args.model,
         args.out,
         data=args.data,
-        layers=args.layers,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        warmup=args.warmup,
-        max_length=args.max_length,
-        seed=args.seed,
+        settings=settings,
         onnx=not args.no_onnx,
         work=args.work,
         metrics=args.metrics,

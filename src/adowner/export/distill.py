@@ -19,7 +19,7 @@ The student's checkpoint and backbone stay in ``work`` (default ``OUT.distill/``
 Example::
 
     distill_model("runs/ads/checkpoints/best.ckpt", "runs/export/ads-3l", data="runs/prepared/escort",
-                  layers=3)
+                  settings=dataclasses.replace(DISTILL, layers=3))
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from adowner.defaults import DISTILL
+from adowner.defaults import DISTILL, DistillDefaults
 from adowner.errors import InputError
 from adowner.log import get_logger
 
@@ -86,13 +86,7 @@ def distill_model(
     out: str | os.PathLike[str],
     *,
     data: str | os.PathLike[str],
-    layers: int = DISTILL.layers,
-    steps: int = DISTILL.steps,
-    batch_size: int = DISTILL.batch_size,
-    lr: float = DISTILL.lr,
-    warmup: float = DISTILL.warmup,
-    max_length: int = DISTILL.max_length,
-    seed: int = DISTILL.seed,
+    settings: DistillDefaults = DISTILL,
     onnx: bool = True,
     work: str | os.PathLike[str] | None = None,
     metrics: list[str | os.PathLike[str]] | None = None,
@@ -115,13 +109,7 @@ def distill_model(
         teacher,
         train["text"].fillna("").astype(str).tolist(),
         val["text"].fillna("").astype(str).tolist(),
-        layers=layers,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        warmup=warmup,
-        max_length=max_length,
-        seed=seed,
+        settings,
         progress=True,
     )
     val_texts = val["text"].fillna("").astype(str).tolist()

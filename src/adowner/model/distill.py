@@ -29,13 +29,14 @@ input               meaning
 
 Example::
 
-    student, report = distill(teacher, train["text"], val["text"], layers=3, steps=300)
+    student, report = distill(teacher, train["text"], val["text"], replace(DISTILL, layers=3, steps=300))
     save_student_checkpoint(student, Path("runs/distill-work"))  # for ``adowner export``
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from adowner.defaults import DISTILL
+from adowner.defaults import DISTILL, DistillDefaults
 from adowner.errors import InputError
 from adowner.log import get_logger
 from adowner.model.encoder import AuthorshipEncoder
@@ -116,18 +117,23 @@ def distill(
     teacher: AuthorshipEncoder,
     train_texts: Sequence[str],
     val_texts: Sequence[str],
+    settings: DistillDefaults = DISTILL,
     *,
-    layers: int = DISTILL.layers,
-    steps: int = DISTILL.steps,
-    batch_size: int = DISTILL.batch_size,
-    lr: float = DISTILL.lr,
-    warmup: float = DISTILL.warmup,
-    max_length: int = DISTILL.max_length,
-    seed: int = DISTILL.seed,
     progress: bool = False,
 ) -> tuple[AuthorshipEncoder, dict[str, Any]]:
     """Train the layer-dropped student of ``teacher``; return it (eval mode) and a report
-    (kept layers, settings, loss curve, the validation loss before and after training)."""
+    (kept layers, settings, loss curve, the validation loss before and after training).
+
+    ``settings`` (layers, steps, batch size, lr, warm-up, max length, seed) defaults to
+    :data:`adowner.defaults.DISTILL`; change one with ``dataclasses.replace(DISTILL, steps=50)``.
+    """
+    layers, steps, batch_size, lr = (
+        settings.layers,
+        settings.steps,
+        settings.batch_size,
+        settings.lr,
+    )
+    warmup, max_length, seed = settings.warmup, settings.max_length, settings.seed
     from transformers import get_linear_schedule_with_warmup
 
     from adowner.hardware import native_bf16_cpu
@@ -199,12 +205,8 @@ def distill(
         "layers": len(keep),
         "kept_layers": keep,
         "loss": "MSE between L2-normalised student and teacher embeddings (sentence-transformers MSELoss)",
-        "steps": steps,
-        "batch_size": batch_size,
-        "lr": lr,
-        "warmup": warmup,
+        **dataclasses.asdict(settings),
         "max_length": max_length,
-        "seed": seed,
         "precision": "bf16-mixed" if bf16 else "32-true",
         "train_texts": len(train),
         "train_loss_first": curve[0]["mse"] if curve else None,
