@@ -137,6 +137,28 @@ def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], bac
     assert cosines(together[:12], alone).min() >= 0.9999
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_padded_widths_keep_embeddings_and_bound_the_shapes(
+    folder: Path, texts: list[str], backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``pad_multiple`` (the service's default 16) rounds every batch's width up to a multiple,
+    never past ``max_length``, and gives each ad the embedding it gets unpadded."""
+    plain = adowner.load(folder, backend=backend, precision="fp32")
+    padded = adowner.load(folder, backend=backend, precision="fp32", pad_multiple=16)
+    widths: list[int] = []
+    net = padded._net
+
+    def spy(ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        widths.append(ids.shape[1])
+        return net(ids, mask)
+
+    monkeypatch.setattr(padded, "_net", spy)
+    assert cosines(padded.embed(texts), plain.embed(texts)).min() >= 0.9999
+    assert widths
+    assert all(w % 16 == 0 or w == padded.max_length for w in widths)
+    assert max(widths) <= padded.max_length
+
+
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_parallel_streams_give_each_ad_its_own_embedding(
     folder: Path, texts: list[str], backend: str

@@ -176,6 +176,10 @@ class ServeDefaults:
     port: int = 8000
     max_texts: int = 64  # texts per /embed request (413 above)
     max_chars: int = 20_000  # characters per text (413 above)
+    # batch widths rounded up to a multiple of 16 word pieces: the PyTorch path's memory grows
+    # with every new (rows, width) shape (oneDNN keeps per-shape state), so a long-running
+    # service keeps the shapes few; docs/RELIABILITY.md, "Service soak"
+    pad_multiple: int = 16
 
 
 SERVE = ServeDefaults()

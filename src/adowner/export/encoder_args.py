@@ -9,14 +9,15 @@ import time, the inference code when :func:`load_encoder` runs.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from adowner.export.inference import Encoder
 
 
-def load_encoder(args: argparse.Namespace) -> Encoder:
-    """:func:`adowner.load` with the options of ``ENCODER_OPTIONS``."""
+def load_encoder(args: argparse.Namespace, **options: Any) -> Encoder:
+    """:func:`adowner.load` with the options of ``ENCODER_OPTIONS`` (and ``options``, passed on
+    to :class:`adowner.export.inference.Encoder`, e.g. ``pad_multiple``)."""
     from adowner.export.inference import load
 
     return load(
@@ -25,4 +26,5 @@ def load_encoder(args: argparse.Namespace) -> Encoder:
         threads=args.threads,
         device=args.device,
         precision=args.precision,
+        **options,
     )

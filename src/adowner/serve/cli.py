@@ -21,10 +21,12 @@ def _serve(args: argparse.Namespace) -> int:
     log = get_logger(__name__)
     if args.max_texts < 1 or args.max_chars < 1:
         raise InputError("limits must be >= 1", field="--max-texts/--max-chars")
+    if args.pad_multiple < 1:
+        raise InputError("must be >= 1", field="--pad-multiple")
     token = os.environ.get(TOKEN_ENV) or None
     if args.host not in {"127.0.0.1", "localhost", "::1"} and token is None:
         log.warning("listening on %s without a token: set %s to require one", args.host, TOKEN_ENV)
-    encoder = load_encoder(args)
+    encoder = load_encoder(args, pad_multiple=args.pad_multiple)
     app = create_app(encoder, max_texts=args.max_texts, max_chars=args.max_chars, token=token)
     log.info(
         "serving %s (%s, %s, dim %d) on http://%s:%d",
@@ -53,6 +55,12 @@ COMMANDS = (
             *ENCODER_OPTIONS,
             opt("--max-texts", type=int, help="texts per /embed request (413 above)"),
             opt("--max-chars", type=int, help="characters per text (413 above)"),
+            opt(
+                "--pad-multiple",
+                type=int,
+                help="round each batch's width up to a multiple of this many word pieces, so "
+                "that memory stays flat (default %(default)s; 1 = no rounding)",
+            ),
         ),
         defaults=fields_of(SERVE),
     ),
