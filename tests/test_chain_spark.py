@@ -140,3 +140,39 @@ def test_spark_clusters_equal_local_on_block_413567(spark, tmp_path):
     local, _, _ = cluster_tables(inputs, outputs)
     on_spark, _, _ = cluster_tables(inputs, outputs, engine="spark", spark=spark)
     pd.testing.assert_frame_equal(local, on_spark)
+
+
+def test_cluster_dir_on_spark_reads_on_the_executors_and_equals_local(spark, tmp_path):
+    """``chain cluster --engine spark``: Spark reads the folder, sizes its shuffles, and the
+    written clusters, skipped transactions, links and policy equal the local engine's."""
+    from adowner.chain.cluster import cluster_dir
+    from adowner.chain.policy import read_policy
+    from adowner.chain.spark import shuffle_partitions_for
+    from adowner.chain.synthetic import write_ingest_folder
+
+    write_ingest_folder(3_000, tmp_path / "chain", seed=11, chunk=1_000)
+    local = cluster_dir(tmp_path / "chain", tmp_path / "local.parquet")
+    on_spark = cluster_dir(
+        tmp_path / "chain", tmp_path / "spark.parquet", engine="spark", spark=spark
+    )
+    for suffix in (".parquet", "_skipped.parquet", "_links.parquet"):
+        a = pd.read_parquet(tmp_path / f"local{suffix}")
+        b = pd.read_parquet(tmp_path / f"spark{suffix}")
+        if suffix == ".parquet":
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            pd.testing.assert_frame_equal(_sorted(a), _sorted(b))
+    assert read_policy(tmp_path / "spark.parquet") == read_policy(tmp_path / "local.parquet")
+    assert on_spark["inputs"] == local["inputs"]
+    assert on_spark["skipped_transactions"] > 0
+    assert int(spark.conf.get("spark.sql.shuffle.partitions")) == shuffle_partitions_for(
+        sum(f.stat().st_size for f in (tmp_path / "chain").glob("*puts.parquet")), 2
+    )
+
+
+def test_shuffle_partitions_rule():
+    from adowner.chain.spark import shuffle_partitions_for
+
+    assert shuffle_partitions_for(0, 2) == 4  # two per core at least
+    assert shuffle_partitions_for(150 * 2**20, 2) == 5  # 1 M inputs: 600 MiB of rows
+    assert shuffle_partitions_for(100 * 2**30, 64) == 3200  # 100 GiB of Parquet

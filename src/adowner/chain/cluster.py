@@ -441,7 +441,7 @@ def _cluster_frames_spark(
 ) -> Result:
     """:func:`cluster_frames` on Spark: guard, edges and components as DataFrame operations
     (``chain.spark.cluster_spark``); the result tables are brought back as Arrow."""
-    from adowner.chain.spark import cluster_spark, spark_session
+    from adowner.chain.spark import spark_session
 
     session = spark or spark_session()
     stages: dict[str, float] = {}
@@ -454,6 +454,40 @@ def _cluster_frames_spark(
         "txid string, address string, value_sat long, script_type string",
     )
     stages["encode_s"] = time.perf_counter() - t
+    return _spark_result(ins, outs, policy, payees, stages, inputs.height)
+
+
+def _read_chain_spark(spark: Any, d: Path) -> tuple[Any, Any]:
+    """:func:`read_chain` read by Spark's executors (needed columns, coinbase rows dropped);
+    ``spark.sql.shuffle.partitions`` set from the folder's size
+    (``chain.spark.shuffle_partitions_for``)."""
+    from pyspark.sql import functions as F
+
+    from adowner.chain.spark import shuffle_partitions_for
+
+    _require(d)
+    size = sum(f.stat().st_size for n in ("inputs", "outputs") for f in d.glob(f"{n}.parquet*"))
+    parts = shuffle_partitions_for(size, spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    log.info("spark: %d shuffle partitions for %d Parquet bytes", parts, size)
+    ins = spark.read.parquet(str(d / "inputs.parquet"))
+    if "spent_txid" in ins.columns:
+        ins = ins.where(F.col("spent_txid").isNull() | (F.col("spent_txid") != COINBASE_TXID))
+    outs = spark.read.parquet(str(d / "outputs.parquet"))
+    return ins.select("txid", "address"), outs.select(*OUTPUT_COLUMNS)
+
+
+def _spark_result(
+    ins: Any,
+    outs: Any,
+    policy: Policy,
+    payees: set[str] | None,
+    stages: dict[str, float],
+    n_inputs: int,
+) -> Result:
+    """Run ``chain.spark.cluster_spark`` on Spark frames; its tables as Arrow, with stats."""
+    from adowner.chain.spark import cluster_spark
+
     t = time.perf_counter()
     r = cluster_spark(ins, outs, policy, payees)
     clusters_pd = r["clusters"].toPandas()
@@ -507,7 +541,7 @@ def _cluster_frames_spark(
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         "clusters_with_2_or_more": int((sizes >= 2).sum()),
         "edges": int(r["edges"].count()),
-        "inputs": inputs.height,
+        "inputs": n_inputs,
         "skipped_transactions": len(skipped_pd),
         "skipped_by_rule": {str(k): int(v) for k, v in zip(rules, counts, strict=True)},
         "links_by_rule": {
@@ -615,9 +649,20 @@ def cluster_dir(
     """
     t0 = time.perf_counter()
     p = _policy_of(policy, coinjoin_guard, change_heuristic)
-    inputs, outputs = read_chain(chain_dir)
-    read_s = time.perf_counter() - t0
-    res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
+    if engine == "spark":
+        from adowner.chain.spark import spark_session
+
+        session = spark or spark_session()
+        if p.has("known_payee_change") and not payees:
+            p = p.without("known_payee_change", NO_PAYEES)
+        ins, outs = _read_chain_spark(session, Path(chain_dir))
+        n_inputs = int(ins.count())
+        read_s = time.perf_counter() - t0
+        res = _spark_result(ins, outs, p, payees, {}, n_inputs)
+    else:
+        inputs, outputs = read_chain(chain_dir)
+        read_s = time.perf_counter() - t0
+        res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
     stats = res.stats
     stats["stages_s"] = {"read_s": read_s, **stats["stages_s"]}
     t = time.perf_counter()
