@@ -26,8 +26,9 @@ How the local engine runs (issue 17: at most twice the bare algorithm's time):
 | engine  | how                                                                             |
 |---------|---------------------------------------------------------------------------------|
 | local   | the steps above                                                                 |
-| spark   | steps 1-3 and the edges as above, components by large-star/small-star over      |
-|         | DataFrames (``chain.spark``), checkpointed                                      |
+| spark   | the guard (the same ``chain.coinjoin.RULES`` functions, over per-transaction    |
+|         | Spark aggregates), the edges, the change rules and the components (large-star/  |
+|         | small-star, checkpointed) as DataFrame operations: ``chain.spark.cluster_spark``|
 
 Requires: an ingest folder (``transactions``, ``inputs``, ``outputs`` Parquet).
 
@@ -320,6 +321,8 @@ def cluster_frames(
         policy = policy.without("known_payee_change", NO_PAYEES)
     if engine not in ("local", "spark"):
         raise InputError(f"unknown engine {engine!r} (local or spark)", field="engine")
+    if engine == "spark":
+        return _cluster_frames_spark(inputs, outputs, policy, payees, spark)
     stages: dict[str, float] = {}
     t = time.perf_counter()
     c = encode(inputs, outputs)
@@ -370,14 +373,11 @@ def cluster_frames(
     stages["edges_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    if engine == "local":
-        graph = coo_matrix(
-            (np.ones(len(src), dtype=np.int8), (src, dst)), shape=(c.n_addr, c.n_addr)
-        ).tocsr()
-        _, labels = connected_components(graph, directed=False)
-        root = _smallest_string_roots(c.addresses, labels)
-    else:
-        root = _components_spark(c, src, dst, spark)
+    graph = coo_matrix(
+        (np.ones(len(src), dtype=np.int8), (src, dst)), shape=(c.n_addr, c.n_addr)
+    ).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    root = _smallest_string_roots(c.addresses, labels)
     stages["components_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -432,21 +432,127 @@ def cluster_frames(
     return Result(clusters, skipped, links, stats)
 
 
-def _components_spark(c: Coded, src: np.ndarray, dst: np.ndarray, spark: Any) -> np.ndarray:
-    from adowner.chain.spark import components_spark, spark_session
+def _cluster_frames_spark(
+    inputs: pl.DataFrame,
+    outputs: pl.DataFrame,
+    policy: Policy,
+    payees: set[str] | None,
+    spark: Any,
+) -> Result:
+    """:func:`cluster_frames` on Spark: guard, edges and components as DataFrame operations
+    (``chain.spark.cluster_spark``); the result tables are brought back as Arrow."""
+    from adowner.chain.spark import spark_session
 
     session = spark or spark_session()
-    edges = pd.DataFrame(
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    ins = session.createDataFrame(
+        inputs.select(["txid", "address"]).to_pandas(), "txid string, address string"
+    )
+    outs = session.createDataFrame(
+        outputs.select(["txid", "address", "value_sat", "script_type"]).to_pandas(),
+        "txid string, address string, value_sat long, script_type string",
+    )
+    stages["encode_s"] = time.perf_counter() - t
+    return _spark_result(ins, outs, policy, payees, stages, inputs.height)
+
+
+def _read_chain_spark(spark: Any, d: Path) -> tuple[Any, Any]:
+    """:func:`read_chain` read by Spark's executors (needed columns, coinbase rows dropped);
+    ``spark.sql.shuffle.partitions`` set from the folder's size
+    (``chain.spark.shuffle_partitions_for``)."""
+    from pyspark.sql import functions as F
+
+    from adowner.chain.spark import shuffle_partitions_for
+
+    _require(d)
+    size = sum(f.stat().st_size for n in ("inputs", "outputs") for f in d.glob(f"{n}.parquet*"))
+    parts = shuffle_partitions_for(size, spark.sparkContext.defaultParallelism)
+    spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+    log.info("spark: %d shuffle partitions for %d Parquet bytes", parts, size)
+    ins = spark.read.parquet(str(d / "inputs.parquet"))
+    if "spent_txid" in ins.columns:
+        ins = ins.where(F.col("spent_txid").isNull() | (F.col("spent_txid") != COINBASE_TXID))
+    outs = spark.read.parquet(str(d / "outputs.parquet"))
+    return ins.select("txid", "address"), outs.select(*OUTPUT_COLUMNS)
+
+
+def _spark_result(
+    ins: Any,
+    outs: Any,
+    policy: Policy,
+    payees: set[str] | None,
+    stages: dict[str, float],
+    n_inputs: int,
+) -> Result:
+    """Run ``chain.spark.cluster_spark`` on Spark frames; its tables as Arrow, with stats."""
+    from adowner.chain.spark import cluster_spark
+
+    t = time.perf_counter()
+    r = cluster_spark(ins, outs, policy, payees)
+    clusters_pd = r["clusters"].toPandas()
+    stages["components_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    order = np.lexsort(
+        (
+            clusters_pd["first_seen"].map(lambda s: s["row"]).to_numpy(np.int64),
+            clusters_pd["first_seen"].map(lambda s: s["side"]).to_numpy(np.int64),
+        )
+    )
+    clusters_pd = clusters_pd.iloc[order].reset_index(drop=True)
+    meta = {METADATA_KEY: json.dumps(policy.to_json()).encode()}
+    clusters = pa.table(
         {
-            "src": c.addresses.take(pa.array(src)).to_pandas(),
-            "dst": c.addresses.take(pa.array(dst)).to_pandas(),
+            "address": pa.array(clusters_pd["address"], pa.large_string()),
+            "cluster_id": pa.array(clusters_pd["cluster_id"], pa.large_string()),
+            "cluster_size": pa.array(clusters_pd["cluster_size"].to_numpy(np.int64)),
+        }
+    ).replace_schema_metadata(meta)
+    skipped_pd = r["skipped"].toPandas().sort_values("txid", kind="stable")
+    skipped = pa.table(
+        {
+            "txid": pa.array(skipped_pd["txid"], pa.large_string()),
+            "rule": pa.array(skipped_pd["rule"], pa.string()),
         }
     )
-    mapping = components_spark(session, edges)
-    index = pd.Index(c.addresses.to_pandas())
-    root = np.arange(c.n_addr, dtype=np.int64)
-    root[index.get_indexer(mapping.index)] = index.get_indexer(mapping.to_numpy())
-    return root
+    links_pd = r["links"].toPandas()
+    links = pa.table(
+        {
+            "txid": pa.array(links_pd["txid"], pa.large_string()),
+            "rule": pa.array(links_pd["rule"], pa.string()).dictionary_encode(),
+            "address": pa.array(links_pd["address"], pa.large_string()),
+        }
+    )
+    stages["tables_s"] = time.perf_counter() - t
+    sizes = clusters_pd.groupby("cluster_id").size()
+    rules, counts = np.unique(skipped_pd["rule"].astype(str), return_counts=True)
+    by_rule = links_pd["rule"].value_counts()
+    change_links = {
+        rule: int(by_rule.get(rule, 0))
+        for rule in ("known_payee_change", "one_time_change")
+        if policy.has(rule)
+    }
+    stats: dict[str, Any] = {
+        "engine": "spark",
+        "policy": policy.to_json(),
+        "coinjoin_guard": bool(policy.guard_rules),
+        "addresses": len(clusters_pd),
+        "clusters": len(sizes),
+        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+        "clusters_with_2_or_more": int((sizes >= 2).sum()),
+        "edges": int(r["edges"].count()),
+        "inputs": n_inputs,
+        "skipped_transactions": len(skipped_pd),
+        "skipped_by_rule": {str(k): int(v) for k, v in zip(rules, counts, strict=True)},
+        "links_by_rule": {
+            "multi_input": int(by_rule.get("multi_input", 0)) if policy.has("multi_input") else 0,
+            **change_links,
+        },
+        "stages_s": stages,
+    }
+    if "known_payee_change" in change_links:
+        stats["payee_change_links"] = change_links["known_payee_change"]
+    return Result(clusters, skipped, links, stats)
 
 
 def _policy_of(
@@ -543,9 +649,20 @@ def cluster_dir(
     """
     t0 = time.perf_counter()
     p = _policy_of(policy, coinjoin_guard, change_heuristic)
-    inputs, outputs = read_chain(chain_dir)
-    read_s = time.perf_counter() - t0
-    res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
+    if engine == "spark":
+        from adowner.chain.spark import spark_session
+
+        session = spark or spark_session()
+        if p.has("known_payee_change") and not payees:
+            p = p.without("known_payee_change", NO_PAYEES)
+        ins, outs = _read_chain_spark(session, Path(chain_dir))
+        n_inputs = int(ins.count())
+        read_s = time.perf_counter() - t0
+        res = _spark_result(ins, outs, p, payees, {}, n_inputs)
+    else:
+        inputs, outputs = read_chain(chain_dir)
+        read_s = time.perf_counter() - t0
+        res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
     stats = res.stats
     stats["stages_s"] = {"read_s": read_s, **stats["stages_s"]}
     t = time.perf_counter()

@@ -150,14 +150,18 @@ def is_generic_coinjoin(f: pd.DataFrame) -> pd.Series:
     many inputs and distinct input addresses as participants; and exactly ``participants``
     outputs share the most common value, which is not a dust value (546, 2730 sat).
     """
-    participants = (f["n_out"] + 1) // 2
+    # participants = ceil(n_out / 2), written without integer division so that the rule runs
+    # on pandas Series and Spark Columns alike: p <= x iff n_out <= 2x, and mode_count == p iff
+    # n_out <= 2 * mode_count <= n_out + 1.
+    n_out, two_k = f["n_out"], 2 * f["mode_count"]
     return (
         (f["n_in"] >= 2)
-        & (f["n_out"] >= 3)
-        & (participants <= f["n_in"])
-        & (participants <= f["n_in_addresses"])
-        & (f["mode_count"] == participants)
-        & ~f["mode_value"].isin(DUST_VALUES)
+        & (n_out >= 3)
+        & (n_out <= 2 * f["n_in"])
+        & (n_out <= 2 * f["n_in_addresses"])
+        & (two_k >= n_out)
+        & (two_k <= n_out + 1)
+        & ~f["mode_value"].isin(list(DUST_VALUES))
     )
 
 
@@ -203,7 +207,7 @@ def is_whirlpool(f: pd.DataFrame) -> pd.Series:
         f["n_in"].between(5, 8)
         & (f["n_out"] == f["n_in"])
         & (f["mode_count"] == f["n_out"])
-        & f["mode_value"].isin(WHIRLPOOL_POOLS)
+        & f["mode_value"].isin(list(WHIRLPOOL_POOLS))
         & (f["n_in_addresses"] == f["n_in"])
     )
 
@@ -219,11 +223,14 @@ def is_joinmarket(f: pd.DataFrame) -> pd.Series:
         & (f["n_out"] >= 2 * k - 1)
         & (f["n_out"] <= 2 * k)
         & (f["n_in_addresses"] >= k)
-        & ~f["mode_value"].isin(DUST_VALUES)
+        & ~f["mode_value"].isin(list(DUST_VALUES))
     )
 
 
-# The guard's rules by name (``chain.policy``), in the order they are tried.
+# The guard's rules by name (``chain.policy``), in the order they are tried. Each takes a
+# feature table and returns a boolean mask using only ``[]``, comparisons, ``&``, ``~``,
+# ``between`` and ``isin(list)``: the same function runs on a pandas frame (local engine) and
+# on a Spark DataFrame, giving a Column (``chain.spark.guard_spark``).
 RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
     "wasabi_1": is_wasabi_1,
     "wasabi_2": is_wasabi_2,

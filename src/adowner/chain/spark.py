@@ -114,16 +114,14 @@ def _converged(e: Any) -> bool:
     return bool(bad.limit(1).count() == 0)
 
 
-def components_spark(
-    spark: Any, edges: Any, *, checkpoint_every: int = 3, max_rounds: int = 200
-) -> pd.Series:
-    """node -> smallest node of its component, for every node with an edge that is not a root."""
+def components_df(edges: Any, *, checkpoint_every: int = 3, max_rounds: int = 200) -> Any:
+    """Spark DataFrame ``u, v``: node -> smallest node of its component (roots left out).
+
+    ``edges``: a Spark DataFrame ``src, dst``. Runs on the executors; only counts reach the
+    driver (the convergence test).
+    """
     from pyspark.sql import functions as F
 
-    if isinstance(edges, pd.DataFrame):
-        if edges.empty:
-            return pd.Series([], dtype=object)
-        edges = spark.createDataFrame(edges[["src", "dst"]].astype(str))
     e = (
         edges.select(F.col("src").alias("u"), F.col("dst").alias("v"))
         .where(F.col("u") != F.col("v"))
@@ -142,6 +140,21 @@ def components_spark(
             break
     else:
         raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
+    return e
+
+
+def components_spark(
+    spark: Any, edges: Any, *, checkpoint_every: int = 3, max_rounds: int = 200
+) -> pd.Series:
+    """node -> smallest node of its component, for every node with an edge that is not a root.
+
+    A driver-side wrapper of :func:`components_df` (pandas or Spark edges in, pandas out).
+    """
+    if isinstance(edges, pd.DataFrame):
+        if edges.empty:
+            return pd.Series([], dtype=object)
+        edges = spark.createDataFrame(edges[["src", "dst"]].astype(str))
+    e = components_df(edges, checkpoint_every=checkpoint_every, max_rounds=max_rounds)
     result = e.toPandas()
     return pd.Series(result["v"].to_numpy(), index=result["u"].to_numpy(), name="root")
 
@@ -174,3 +187,196 @@ def match_pairs_spark(
         .select("ad_row", "pay_row")
     )
     return pd.DataFrame(pairs.toPandas(), columns=["ad_row", "pay_row"]).astype("int64")
+
+
+# Target bytes of shuffled data per partition (Spark's own default for file splits,
+# ``spark.sql.files.maxPartitionBytes``), and how much a Parquet byte grows once decoded
+# into shuffle rows (measured on the benchmark's folder: snappy Parquet of random hex ids
+# compresses little, the rows carry JVM overhead).
+PARTITION_BYTES = 128 * 1024 * 1024
+PARQUET_EXPANSION = 4
+
+
+def shuffle_partitions_for(input_bytes: int, cores: int) -> int:
+    """``spark.sql.shuffle.partitions`` for a chain of ``input_bytes`` Parquet bytes.
+
+    The rule: one partition per 128 MiB of decoded rows (``input_bytes * 4 / 128 MiB``),
+    rounded up, and at least two per core so that every core has work and a straggler
+    costs half a task. 1 M inputs (about 150 MB of Parquet) on 2 cores: 5 partitions.
+    """
+    return max(2 * max(cores, 1), -(-input_bytes * PARQUET_EXPANSION // PARTITION_BYTES))
+
+
+def features_spark(inputs: Any, outputs: Any) -> Any:
+    """:func:`adowner.chain.coinjoin.features_coded` as Spark aggregates, candidates only.
+
+    ``inputs``: spending inputs ``txid, address``; ``outputs``: ``txid, address, value_sat,
+    script_type``. One row per transaction with at least 2 inputs and 2 outputs (the only
+    ones a guard rule can flag), with the columns of ``chain.coinjoin``'s feature table. The
+    most common output value and its count come from one ``max(struct(count, value))`` per
+    transaction over the per-(transaction, value) counts: largest value on ties, as locally.
+    """
+    from pyspark.sql import functions as F
+
+    from adowner.chain.coinjoin import SEGWIT_TYPES
+
+    a = F.col("address")
+    seg_in = ((a.startswith("bc1q") & (F.length(a) == 42)) | a.startswith("bc1p")).cast("int")
+    ins = inputs.groupBy("txid").agg(
+        F.count(F.lit(1)).alias("n_in"),
+        F.countDistinct("address").alias("n_in_addresses"),
+        (F.min(F.coalesce(seg_in, F.lit(0))) == 1).alias("in_segwit"),
+    )
+    seg_out = F.coalesce(F.col("script_type").isin(list(SEGWIT_TYPES)), F.lit(False))
+    outs = outputs.groupBy("txid").agg(
+        F.count(F.lit(1)).alias("n_out"),
+        (F.min(seg_out.cast("int")) == 1).alias("out_segwit"),
+    )
+    values = (
+        outputs.groupBy("txid", "value_sat")
+        .agg(F.count(F.lit(1)).alias("c"))
+        .groupBy("txid")
+        .agg(
+            F.max(F.struct("c", "value_sat")).alias("top"),
+            F.sum(F.when(F.col("c") >= 2, F.col("c")).otherwise(0)).alias("n_repeated"),
+        )
+        .select(
+            "txid",
+            F.col("top.value_sat").cast("long").alias("mode_value"),
+            F.col("top.c").cast("long").alias("mode_count"),
+            F.col("n_repeated").cast("long").alias("n_repeated"),
+        )
+    )
+    cand = ins.join(outs, "txid").where((F.col("n_in") >= 2) & (F.col("n_out") >= 2))
+    return cand.join(values, "txid")
+
+
+def guard_spark(features: Any, rules: tuple[str, ...]) -> Any:
+    """``txid, rule``: the first rule of ``rules`` (in ``RULES`` order) that flags each
+    transaction of :func:`features_spark`, for flagged transactions only.
+
+    The rule functions are ``chain.coinjoin.RULES`` themselves, applied to the Spark
+    DataFrame (they return Columns), so both engines share one definition.
+    """
+    from pyspark.sql import functions as F
+
+    from adowner.chain.coinjoin import RULES
+
+    rule = None
+    for name, fn in RULES.items():
+        if name not in rules:
+            continue
+        rule = (F if rule is None else rule).when(fn(features), F.lit(name))
+    if rule is None:
+        return features.select("txid", F.lit(None).cast("string").alias("rule")).limit(0)
+    return features.select("txid", rule.alias("rule")).where(F.col("rule").isNotNull())
+
+
+def cluster_spark(
+    inputs: Any, outputs: Any, policy: Any, payees: set[str] | None = None
+) -> dict[str, Any]:
+    """The whole clustering of ``chain.cluster`` as Spark DataFrame operations.
+
+    ``inputs`` (spending, ``txid, address``) and ``outputs`` (``txid, address, value_sat,
+    script_type``) are Spark DataFrames, ``policy`` a ``chain.policy.Policy`` (with
+    ``known_payee_change`` already made inactive when there are no ``payees``). Returns Spark
+    DataFrames, nothing collected:
+
+    * ``clusters``: ``address, cluster_id, cluster_size, first_seen`` (``first_seen`` orders
+      addresses as the local engine does: inputs first, in row order);
+    * ``skipped``: ``txid, rule``;
+    * ``links``: ``txid, rule, address`` (null address for ``multi_input``);
+    * ``edges``: ``src, dst``.
+
+    Rules, as ``chain.cluster``: the guard's flagged transactions are left out; each kept
+    input address links to its transaction's representative (smallest) input address
+    (``multi_input``); ``known_payee_change`` links the non-payee output of a two-output
+    transaction with exactly one payee output; ``one_time_change`` the only output of a
+    transaction (2+ outputs, no self-change) whose address receives once in the whole data.
+    Components: :func:`components_df` (large-star/small-star, Kiveris et al. 2014).
+    """
+    from pyspark.sql import functions as F
+
+    spark = inputs.sparkSession
+    empty_links = spark.createDataFrame([], "txid string, rule string, address string")
+    feats = features_spark(inputs, outputs)
+    skipped = guard_spark(feats, policy.guard_rules)
+    if policy.guard_rules:
+        skipped = skipped.localCheckpoint(eager=True)  # used by every rule below
+    kept = inputs.where(F.col("address").isNotNull()).join(
+        skipped.select("txid"), "txid", "left_anti"
+    )
+    rep = kept.groupBy("txid").agg(F.min("address").alias("rep"))
+    edge_parts, link_parts = [], []
+    if policy.has("multi_input"):
+        mi = kept.join(rep, "txid").where(F.col("address") != F.col("rep"))
+        edge_parts.append(mi.select(F.col("address").alias("src"), F.col("rep").alias("dst")))
+        link_parts.append(
+            mi.select("txid")
+            .distinct()
+            .select(
+                "txid",
+                F.lit("multi_input").alias("rule"),
+                F.lit(None).cast("string").alias("address"),
+            )
+        )
+    n_out = outputs.groupBy("txid").agg(F.count(F.lit(1)).alias("n_out"))
+    if policy.has("known_payee_change"):
+        payee_df = F.broadcast(
+            spark.createDataFrame([(p,) for p in sorted(payees or ())], "payee string")
+        )
+        o = (
+            outputs.join(rep, "txid")
+            .join(payee_df, F.col("address") == F.col("payee"), "left")
+            .withColumn("to_payee", F.col("payee").isNotNull())
+        )
+        w_tx = o.groupBy("txid").agg(
+            F.count(F.lit(1)).alias("n_out"), F.sum(F.col("to_payee").cast("int")).alias("n_pay")
+        )
+        ok = w_tx.where((F.col("n_out") == 2) & (F.col("n_pay") == 1)).select("txid")
+        ch = o.join(ok, "txid").where(F.col("address").isNotNull() & ~F.col("to_payee"))
+        edge_parts.append(ch.select(F.col("address").alias("src"), F.col("rep").alias("dst")))
+        link_parts.append(ch.select("txid", F.lit("known_payee_change").alias("rule"), "address"))
+    if policy.has("one_time_change"):
+        has = outputs.where(F.col("address").isNotNull())
+        receives = has.groupBy("address").agg(F.count(F.lit(1)).alias("receives"))
+        fresh = has.join(rep, "txid").join(receives, "address").where(F.col("receives") == 1)
+        n_fresh = fresh.groupBy("txid").agg(F.count(F.lit(1)).alias("n_fresh"))
+        own = has.join(kept.select("txid", "address"), ["txid", "address"], "left_semi")
+        ok = (
+            n_fresh.where(F.col("n_fresh") == 1)
+            .join(n_out.where(F.col("n_out") >= 2), "txid")
+            .join(own.select("txid").distinct(), "txid", "left_anti")
+            .select("txid")
+        )
+        ch = fresh.join(ok, "txid")
+        edge_parts.append(ch.select(F.col("address").alias("src"), F.col("rep").alias("dst")))
+        link_parts.append(ch.select("txid", F.lit("one_time_change").alias("rule"), "address"))
+    edges = spark.createDataFrame([], "src string, dst string")
+    for part in edge_parts:
+        edges = edges.unionByName(part)
+    links = empty_links
+    for part in link_parts:
+        links = links.unionByName(part)
+    roots = components_df(edges)
+    seen = (
+        inputs.select("address", F.lit(0).alias("side"))
+        .withColumn("row", F.monotonically_increasing_id())
+        .unionByName(
+            outputs.select("address", F.lit(1).alias("side")).withColumn(
+                "row", F.monotonically_increasing_id()
+            )
+        )
+        .where(F.col("address").isNotNull())
+        .groupBy("address")
+        .agg(F.min(F.struct("side", "row")).alias("first_seen"))
+    )
+    members = seen.join(
+        roots.select(F.col("u").alias("address"), F.col("v").alias("root")), "address", "left"
+    )
+    members = members.withColumn("cluster_id", F.coalesce("root", "address"))
+    sizes = members.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("cluster_size"))
+    clusters = members.join(sizes, "cluster_id").select(
+        "address", "cluster_id", F.col("cluster_size").cast("long"), "first_seen"
+    )
+    return {"clusters": clusters, "skipped": skipped, "links": links, "edges": edges}
