@@ -63,6 +63,11 @@ def spark_session(
         .config("spark.driver.memory", driver_memory)
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.adaptive.enabled", "false")  # tiny stages; AQE only adds planning
+        # no broadcast joins: the components' rounds keep earlier rounds' checkpointed blocks in
+        # memory, and a broadcast on top of them failed a test run with "Not enough memory to
+        # build and broadcast the table"; at chain scale the joined tables are too large to
+        # broadcast anyway, so sort-merge joins are what runs
+        .config("spark.sql.autoBroadcastJoinThreshold", "-1")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
