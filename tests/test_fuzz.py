@@ -162,7 +162,7 @@ FOUND = [
     # chain: an output index past int32 and a height of text (pyarrow refused the table)
     (
         "chain-jsonl",
-        b'{"txid": "ab", "vin": [], "vout": [{"n": 9999999999, "value": 1, "scriptPubKey": {}}]}\n'
+        b'{"txid": "ab", "vin": [], "vout": [{"n": 1099511627776, "value": 1, "scriptPubKey": {}}]}\n'
         b'{"txid": "cd", "height": "x", "vin": [], "vout": []}',
     ),
     # rates: an empty file (EmptyDataError), a multi-line pandas message, inf, a day past 2262

@@ -374,14 +374,12 @@ def review_ads(ads: pd.DataFrame, payments: pd.DataFrame | None) -> pd.DataFrame
     """
     out = ads[[c for c in REVIEW_COLUMNS if c in ads]].copy()
     out["ad_id"] = out["ad_id"].astype(str)
-    out["wallet_cluster"] = None
-    if payments is not None and len(payments):
-        wallet = payments.drop_duplicates("ad_id").set_index("ad_id")["wallet_cluster"]
-        out["wallet_cluster"] = out["ad_id"].map(wallet.astype(str)).astype(object)
+    out["wallet_cluster"] = out["ad_id"].map(_wallets(payments) or {}).astype(object)
     return out.reset_index(drop=True)
 
 
 def _wallets(payments: pd.DataFrame | None) -> dict[str, str] | None:
+    """Each paid ad's payer wallet cluster (its first unique match), or None without payments."""
     if payments is None or not len(payments):
         return None
     p = payments.dropna(subset=["wallet_cluster"]).drop_duplicates("ad_id")
