@@ -48,7 +48,7 @@ def training_precision(precision: str | None, accelerator: str | None = None) ->
     return "bf16-mixed" if native_bf16_cpu() else "32-true"
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
 def resolve_precision(precision: str, device: str) -> str:
@@ -63,6 +63,8 @@ def resolve_precision(precision: str, device: str) -> str:
     if precision not in PRECISIONS:
         raise AdownerError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     if precision != "auto":
+        if precision == "int8":
+            raise AdownerError("int8 runs in the ONNX backend only (model_qint8.onnx)")
         if precision == "fp16" and not device.startswith("cuda"):
             raise AdownerError("fp16 runs on CUDA only; on a CPU use 'bf16' or 'fp32'")
         return precision
@@ -120,6 +122,8 @@ def fastest_exact_path(
                                     min cosine 0.99996 on real escort ads)
     any other CPU (AVX2, ...)       ONNX Runtime fp32 with fused kernels (``model.onnx``
                                     present), else PyTorch fp32
+    ``precision="int8"`` (opt-in)   ONNX Runtime dynamic int8 (``model_qint8.onnx``); never
+                                    chosen by ``"auto"``
     ==============================  ==========================================================
 
     An explicit ``backend``, ``device`` or ``precision`` is kept (and checked): the path is
@@ -134,9 +138,17 @@ def fastest_exact_path(
     if device == "auto":
         import torch
 
-        device = "cuda" if torch.cuda.is_available() and backend != "onnx" else "cpu"
+        onnx = backend == "onnx" or precision == "int8"
+        device = "cuda" if torch.cuda.is_available() and not onnx else "cpu"
     if not (device == "cpu" or device.startswith("cuda")):
         raise AdownerError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if precision == "int8":  # opt-in only: "auto" never picks it (docs/RESULTS.md, issue 18)
+        if backend == "torch" or device != "cpu":
+            raise AdownerError(
+                "precision='int8' runs the folder's model_qint8.onnx in ONNX Runtime on the "
+                f"CPU; not backend={backend!r}, device={device!r}"
+            )
+        return InferencePath("onnx", "cpu", "int8", "asked for (precision='int8'): ONNX int8")
     if backend == "onnx":
         if device != "cpu" or precision not in ("auto", "fp32"):
             raise AdownerError(

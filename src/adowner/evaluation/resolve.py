@@ -9,6 +9,8 @@ spec                      loads
 ``zero-shot:PATH``        another Hugging Face encoder folder, untuned
 ``PATH.ckpt``             ``adowner.model.checkpoint.load_encoder(PATH)``
 ``DIR`` (adowner.json)    ``adowner.export.inference.load(DIR)``
+``int8:DIR``, ``fp32:DIR``  ``load(DIR, precision=...)``: the folder's opt-in int8 ONNX model,
+                          or the network in fp32 whatever this CPU has (the peer of int8)
 ``hybrid:SPEC``           :mod:`adowner.scoring.hybrid` over the model ``SPEC`` (its
                           cosine fused with char n-grams and the pairwise features, and
                           the ads' locations where the data has them)
@@ -37,6 +39,8 @@ from adowner.evaluation.baselines import BASELINES
 from adowner.evaluation.scorer import Embedder, LoadedEmbedder, MemoEmbedder, Scorer
 
 WRAPPERS = ("hybrid:", "hybrid-text:", "asnorm:")
+#: ``PRECISION:DIR``: an exported folder loaded at that precision (``adowner.load``)
+PRECISION_PREFIXES = ("int8:", "fp32:")
 
 
 def check_model_spec(spec: str) -> None:
@@ -56,6 +60,15 @@ def check_model_spec(spec: str) -> None:
                 )
             check_model_spec(base)
             return
+    if spec.startswith(PRECISION_PREFIXES):
+        prefix, spec = spec.split(":", 1)
+        if not (Path(spec) / "adowner.json").is_file():
+            raise InputError(
+                f"{prefix}:DIR needs an exported model folder (adowner.json)",
+                path=spec,
+                field="--model",
+            )
+        return
     p = Path(spec)
     if spec in BASELINES:
         return
@@ -128,6 +141,11 @@ def _load_model(spec: str) -> Embedder:
         model = ZeroShot(path)
         model.name = spec
         return model
+    if spec.startswith(PRECISION_PREFIXES):
+        from adowner.export.inference import load
+
+        precision, path = spec.split(":", 1)
+        return LoadedEmbedder(load(path, precision=precision), name=spec)
     p = Path(spec)
     if p.suffix == ".ckpt":
         try:

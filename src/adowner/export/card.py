@@ -246,6 +246,19 @@ def _fmt(x: Any, fmt: str = ".3e") -> str:
     return "–" if x is None else format(float(x), fmt)
 
 
+def int8_note(onnx: dict[str, Any]) -> str:
+    """The card's line on ``model_qint8.onnx``: opt-in, and not offered (issue 18: on the
+    untuned MiniLM it lost 0.035 TPR@1% on escort ads and 0.009 R-Precision on Agora, outside
+    the 0.005 allowed; docs/RESULTS.md)."""
+    if not onnx.get("int8_file"):
+        return ""
+    return (
+        f", `{onnx['int8_file']}` (ONNX dynamic int8, min cosine vs PyTorch "
+        f"{onnx['int8_min_cosine']:.4f}; opt-in, `precision='int8'`, **not offered**: it "
+        "moved TPR@1% or R-Precision by more than 0.005 on real ads, docs/RESULTS.md)"
+    )
+
+
 def render_card(
     config: dict[str, Any],
     *,
@@ -298,7 +311,10 @@ def render_card(
         "source_checkpoint": config.get("source_checkpoint", "?"),
         "adowner_version": config.get("adowner_version", "?"),
         "created_at": config.get("created_at", "?"),
-        "onnx_file": f", `{onnx['file']}` (ONNX, min cosine vs PyTorch {onnx['min_cosine']:.6f})"
+        "onnx_file": (
+            f", `{onnx['file']}` (ONNX, min cosine vs PyTorch {onnx['min_cosine']:.6f})"
+            + int8_note(onnx)
+        )
         if onnx
         else "",
         "calibration_source": f"`{cal.get('data', '?')}`" if cal else "none",

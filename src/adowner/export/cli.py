@@ -28,6 +28,7 @@ def _export(args: argparse.Namespace) -> int:
         args.out,
         data=args.data,
         onnx=args.onnx,
+        int8=args.int8,
         hybrid=args.hybrid,
         hybrid_location=args.hybrid_location == "auto",
         metrics=args.metrics,
@@ -117,6 +118,11 @@ def _embed(args: argparse.Namespace) -> int:
 #: the options of exporting a checkpoint (``--migrate`` takes none of them)
 _CHECKPOINT_OPTIONS = (
     flag("--onnx", "also write model.onnx (parity-checked)"),
+    flag(
+        "--int8",
+        "with --onnx: also write model_qint8.onnx (ONNX Runtime dynamic int8, opt-in: "
+        "load with --precision int8)",
+    ),
     data(
         "prepared folder (`adowner prepare`); its val.parquet calibrates the thresholds",
         required=False,

@@ -58,6 +58,7 @@ def export_checkpoint(
     *,
     data: str | os.PathLike[str] | None = None,
     onnx: bool = False,
+    int8: bool = False,
     hybrid: bool = False,
     hybrid_location: bool = True,
     metrics: list[str | os.PathLike[str]] | None = None,
@@ -99,8 +100,10 @@ def export_checkpoint(
                 **(extra_meta or {}),
             },
         )
+        if int8 and not onnx:
+            raise InputError("--int8 quantises model.onnx: give --onnx too", field="--int8")
         if onnx:  # first, so that calibration runs on the backend `adowner.load` picks
-            config = update_config(tmp, onnx=_onnx(encoder, tmp, val))
+            config = update_config(tmp, onnx=_onnx(encoder, tmp, val, int8=int8))
         if val is not None:
             # one loaded folder for the cosine thresholds and the hybrid: val is embedded once
             # fp32 whatever this CPU has: the folder's thresholds do not depend on the machine
@@ -201,9 +204,9 @@ def _hybrid(
     }
 
 
-def _onnx(encoder: Any, folder: Path, val: Any) -> dict[str, Any]:
-    from adowner.export.inference import ONNX_FUSED_NAME, ONNX_NAME
-    from adowner.export.onnx_export import OPSET, export_onnx, fuse_for_ort, parity
+def _onnx(encoder: Any, folder: Path, val: Any, *, int8: bool = False) -> dict[str, Any]:
+    from adowner.export.inference import ONNX_FUSED_NAME, ONNX_INT8_NAME, ONNX_NAME
+    from adowner.export.onnx_export import OPSET, export_onnx, fuse_for_ort, parity, quantize_int8
 
     path = export_onnx(encoder, folder / ONNX_NAME)
     fused = fuse_for_ort(encoder, path, folder / ONNX_FUSED_NAME)
@@ -228,6 +231,13 @@ def _onnx(encoder: Any, folder: Path, val: Any) -> dict[str, Any]:
         info.update({f"{key}{k}": v for k, v in check.items()})
         if key:
             info["fused_file"] = file.name
+    if int8:
+        # int8 is lossy by design: its cosine is recorded, not held to ONNX_MIN_COSINE; whether
+        # it may be offered is decided on authorship metrics (docs/RESULTS.md, issue 18)
+        qfile = quantize_int8(path, folder / ONNX_INT8_NAME)
+        check = parity(encoder, qfile, texts)
+        log.info("%s: min cosine %.4f vs PyTorch fp32", qfile.name, check["min_cosine"])
+        info.update({"int8_file": qfile.name, **{f"int8_{k}": v for k, v in check.items()}})
     return info
 
 

@@ -12,6 +12,7 @@ Layout (the contract in ``docs/ARCHITECTURE.md``)::
       adowner.json                          the one adowner record: encoder settings,
                                             normalisation, thresholds, ONNX, hybrid summary
       model.onnx, model_ort.onnx            with --onnx: ids, mask -> L2-normalised embedding
+      model_qint8.onnx                      with --onnx --int8: model.onnx, int8 weights
       hybrid.json                           with --hybrid: the hybrid same-owner score
       README.md                             the model card
 
@@ -69,6 +70,7 @@ CONFIG_NAME = "adowner.json"
 ENCODER_CONFIG_NAME = "adowner_encoder.json"  # format 1 folders: merged into adowner.json
 ONNX_NAME = "model.onnx"
 ONNX_FUSED_NAME = "model_ort.onnx"  # same network with ONNX Runtime's fused BERT operators
+ONNX_INT8_NAME = "model_qint8.onnx"  # dynamic int8 weights (export --onnx --int8), opt-in
 HYBRID_NAME = "hybrid.json"  # optional: the hybrid same-owner score (adowner export --hybrid)
 DENSE_DIR = "2_Dense"
 DEFAULT_FPR = LINK.fpr  # the one default FPR (adowner.defaults): link, serve, adowner.load
@@ -296,6 +298,7 @@ class ModelFolder:
     ``model_id``        the config's ``model_id``, else the folder's name
     ``embedding_dim``   ``max_length``, ``pad_token_id``, ``normalization``: from the config
     ``onnx_file``       ``model.onnx`` when it exists, else None; ``fused_onnx_file`` likewise
+    ``int8_onnx_file``  ``model_qint8.onnx`` when ``adowner.json`` records it and it exists
     ``has_hybrid``      whether ``hybrid.json`` exists; :attr:`hybrid_state` reads it (once)
     ==================  ===================================================================
     """
@@ -356,6 +359,13 @@ class ModelFolder:
     def fused_onnx_file(self) -> Path | None:
         path = self.path / ONNX_FUSED_NAME
         return path if path.is_file() else None
+
+    @property
+    def int8_onnx_file(self) -> Path | None:
+        """The int8 model ``adowner.json`` records (``onnx.int8_file``) when it exists."""
+        name = (self.config.get("onnx") or {}).get("int8_file")
+        path = self.path / str(name) if name else None
+        return path if path is not None and path.is_file() else None
 
     @property
     def hybrid_path(self) -> Path:

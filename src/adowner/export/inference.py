@@ -58,6 +58,7 @@ from adowner.export.folder import (  # noqa: F401 - re-exported: the names calle
     DENSE_DIR,
     HYBRID_NAME,
     ONNX_FUSED_NAME,
+    ONNX_INT8_NAME,
     ONNX_NAME,
     ModelFolder,
     Thresholds,
@@ -180,37 +181,40 @@ class _TorchBackend:
 class Encoder:
     """An exported model ready to embed ads; build it with :func:`load`.
 
-    ==================  ===================================================================
-    attribute           meaning
-    ==================  ===================================================================
-    ``config``          the folder's ``adowner.json`` as a dict
-    ``model_id``        the folder's model id (its name unless the config says otherwise)
-    ``dimension``       embedding dimension
-    ``max_length``      word pieces kept per ad (longer ads are truncated)
-    ``backend``         ``"onnx"`` or ``"torch"``
-    ``thresholds``      ``{fpr: cosine threshold}`` calibrated on the validation split
-    ``workers``         batches run at once (ONNX: one single-threaded stream per core)
-    ``device``          ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (PyTorch backend only)
-    ``precision``       ``"fp32"``, ``"bf16"`` or ``"fp16"``: what the network computes in
-    ``net_file``        the file the network was loaded from (``model_ort.onnx``, ...)
-    ``path``            the :class:`~adowner.hardware.InferencePath` taken (``path.name``,
-                        e.g. ``torch-bf16-cpu``, and ``path.reason``: why)
-    ==================  ===================================================================
+        ==================  ===================================================================
+        attribute           meaning
+        ==================  ===================================================================
+        ``config``          the folder's ``adowner.json`` as a dict
+        ``model_id``        the folder's model id (its name unless the config says otherwise)
+        ``dimension``       embedding dimension
+        ``max_length``      word pieces kept per ad (longer ads are truncated)
+        ``backend``         ``"onnx"`` or ``"torch"``
+        ``thresholds``      ``{fpr: cosine threshold}`` calibrated on the validation split
+        ``workers``         batches run at once (ONNX: one single-threaded stream per core)
+        ``device``          ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (PyTorch backend only)
+        ``precision``       ``"fp32"``, ``"bf16"``, ``"fp16"`` or ``"int8"``: what the network
+                            computes in
+        ``net_file``        the file the network was loaded from (``model_ort.onnx``, ...)
+        ``path``            the :class:`~adowner.hardware.InferencePath` taken (``path.name``,
+                            e.g. ``torch-bf16-cpu``, and ``path.reason``: why)
+        ==================  ===================================================================
 
-    ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
-    ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads (defaults per
-    backend in :data:`BATCHING`); ``workers`` the batches run at once (ONNX: one
-    single-threaded session per core; PyTorch on the CPU: as many Python threads, each with
-    ``threads // workers`` intra-op threads; default one a core); ``pad_multiple`` rounds
-    each batch's width up to a multiple (static shapes; 1 = pad to the batch's longest ad).
+        ``threads`` (default: ``ADOWNER_THREADS`` or every core) is the number of cores used;
+        ``token_budget`` and ``max_batch`` bound a batch's padded word pieces and ads (defaults per
+        backend in :data:`BATCHING`); ``workers`` the batches run at once (ONNX: one
+        single-threaded session per core; PyTorch on the CPU: as many Python threads, each with
+        ``threads // workers`` intra-op threads; default one a core); ``pad_multiple`` rounds
+        each batch's width up to a multiple (static shapes; 1 = pad to the batch's longest ad).
 
-    ``precision`` (PyTorch backend): ``"fp32"``; ``"bf16"``/``"fp16"`` run the network under
-    ``torch.autocast``; ``"auto"`` (default) picks fp16 on CUDA, bf16 on a CPU with native bf16
-    (AVX-512 BF16 or AMX), else fp32 (see :func:`resolve_precision`). The ONNX backend is fp32.
-    ``device="cuda"`` runs the PyTorch backend on a GPU (``backend="auto"`` then means torch);
-    ``device="auto"`` (default) is CUDA where PyTorch sees a GPU, else the CPU. With every
-    option ``"auto"``, the path is the fastest exact one for this machine
-    (:func:`adowner.hardware.fastest_exact_path`).
+        ``precision`` (PyTorch backend): ``"fp32"``; ``"bf16"``/``"fp16"`` run the network under
+        ``torch.autocast``; ``"auto"`` (default) picks fp16 on CUDA, bf16 on a CPU with native bf16
+        (AVX-512 BF16 or AMX), else fp32 (see :func:`resolve_precision`). The ONNX backend is fp32,
+    or, opt-in, ``"int8"``: ``model_qint8.onnx`` (dynamic int8 weights, written by ``adowner export
+    --onnx --int8``; ``"auto"`` never picks it; its quality on real ads is in docs/RESULTS.md).
+        ``device="cuda"`` runs the PyTorch backend on a GPU (``backend="auto"`` then means torch);
+        ``device="auto"`` (default) is CUDA where PyTorch sees a GPU, else the CPU. With every
+        option ``"auto"``, the path is the fastest exact one for this machine
+        (:func:`adowner.hardware.fastest_exact_path`).
     """
 
     def __init__(
@@ -264,12 +268,20 @@ class Encoder:
         self.device = device
         self.precision = "fp32"
         if backend == "onnx":
-            if not onnx_path.is_file():
+            if not onnx_path.is_file() and self.path.precision != "int8":
                 raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
             # One single-threaded ONNX Runtime stream per core, each on its own batches, beats
             # one stream with every core on the same batch (figures in docs/BENCHMARKS.md).
             self.workers = max(1, min(workers or threads, threads))
             net_path = model.fused_onnx_file or onnx_path
+            if self.path.precision == "int8":  # opt-in: export --onnx --int8 wrote it
+                if model.int8_onnx_file is None:
+                    raise InputError(
+                        f"no {ONNX_INT8_NAME} recorded in {CONFIG_NAME}; export with --onnx --int8",
+                        path=str(self.folder / ONNX_INT8_NAME),
+                    )
+                net_path = model.int8_onnx_file
+                self.precision = "int8"
             self.net_file = net_path.name
             try:
                 self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(

@@ -85,6 +85,32 @@ def fuse_for_ort(encoder: Any, path: Path, out: Path) -> Path | None:
     return out
 
 
+def quantize_int8(path: Path, out: Path) -> Path:
+    """Write ``path`` with dynamic int8 weights to ``out`` (opt-in: ``export --onnx --int8``).
+
+    ONNX Runtime's ``quantize_dynamic``: MatMul weights int8, per output channel (one scale
+    per column, which keeps the small-magnitude columns of a BERT's projections from being
+    rounded to zero by one per-tensor scale); activations are quantised at run time (uint8,
+    per batch). The same call as sentence-transformers'
+    ``export_dynamic_quantized_onnx_model`` (``QuantizationConfig.avx512_vnni`` /
+    ``avx2``: per-channel, QInt8 weights, MatMul only). Source:
+    https://onnxruntime.ai/docs/performance/model-optimizations/quantization.html and
+    https://sbert.net/docs/sentence_transformer/usage/efficiency.html. It quantises the
+    standard ``model.onnx`` (the fused graph's contrib operators are not all quantisable).
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(path),
+        str(out),
+        per_channel=True,
+        reduce_range=False,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+    )
+    return out
+
+
 def parity(
     encoder: Any, path: Path, texts: Sequence[str], batch_size: int = 16
 ) -> dict[str, float]:
