@@ -55,9 +55,38 @@ def test_export_writes_and_records_the_int8_model(folder: Path) -> None:
     graph = onnx_lib.load(str(folder / "model_qint8.onnx")).graph
     ops = {node.op_type for node in graph.node}
     assert "DynamicQuantizeLinear" in ops or "MatMulInteger" in ops  # really quantised
+    gate = onnx["int8_gate"]  # measured on the prepared folder's val split, per model
+    assert gate["data"] == "val"
+    assert gate["ads"] > 0
+    drops = [gate["fp32"][k] - gate["int8"][k] for k in ("tpr@fpr=0.01", "r_precision")]
+    assert gate["offered"] == all(d <= 0.005 for d in drops)
     card = (folder / "README.md").read_text()
     assert "`model_qint8.onnx` (ONNX dynamic int8" in card
-    assert "**not offered**" in card
+    verdict = "offered:" if gate["offered"] else "**not offered**:"
+    assert f"{verdict} on the {gate['ads']} validation ads TPR@1%" in card
+
+
+@pytest.mark.parametrize("offered", [True, False, None])
+def test_loading_int8_warns_unless_this_model_passed_the_gate(
+    folder: Path, tmp_path: Path, caplog, offered: bool | None
+) -> None:
+    copy = tmp_path / "m"
+    shutil.copytree(folder, copy)
+    config = json.loads((copy / "adowner.json").read_text())
+    if offered is None:
+        config["onnx"].pop("int8_gate")  # exported without --data: never measured
+    else:
+        config["onnx"]["int8_gate"]["offered"] = offered
+    (copy / "adowner.json").write_text(json.dumps(config))
+    with caplog.at_level("WARNING", logger="adowner"):
+        adowner.load(copy, precision="int8")
+    warned = [r.getMessage() for r in caplog.records if "int8 is" in r.getMessage()]
+    if offered:
+        assert warned == []
+    else:
+        expected = "not offered" if offered is False else "not measured on labelled ads"
+        assert len(warned) == 1
+        assert expected in warned[0]
 
 
 def test_int8_loads_and_stays_close_to_fp32(folder: Path, texts: list[str]) -> None:

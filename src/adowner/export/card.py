@@ -247,15 +247,25 @@ def _fmt(x: Any, fmt: str = ".3e") -> str:
 
 
 def int8_note(onnx: dict[str, Any]) -> str:
-    """The card's line on ``model_qint8.onnx``: opt-in, and not offered (issue 18: on the
-    untuned MiniLM it lost 0.035 TPR@1% on escort ads and 0.009 R-Precision on Agora, outside
-    the 0.005 allowed; docs/RESULTS.md)."""
+    """The card's line on ``model_qint8.onnx``: opt-in, and whether this model's validation
+    figures let it be offered (``onnx.int8_gate``, written by ``export --onnx --int8 --data``;
+    the rule of issue 18: TPR@1% and R-Precision within 0.005 of fp32)."""
     if not onnx.get("int8_file"):
         return ""
-    return (
+    head = (
         f", `{onnx['int8_file']}` (ONNX dynamic int8, min cosine vs PyTorch "
-        f"{onnx['int8_min_cosine']:.4f}; opt-in, `precision='int8'`, **not offered**: it "
-        "moved TPR@1% or R-Precision by more than 0.005 on real ads, docs/RESULTS.md)"
+        f"{onnx['int8_min_cosine']:.4f}; opt-in, `precision='int8'`"
+    )
+    gate = onnx.get("int8_gate")
+    if not gate:
+        return head + ", **not offered**: not measured on labelled ads (export with --data))"
+    f8, f32 = gate["int8"], gate["fp32"]
+    verdict = "offered" if gate["offered"] else "**not offered**"
+    return (
+        f"{head}, {verdict}: on the {gate['ads']} validation ads TPR@1% "
+        f"{_fmt(f8['tpr@fpr=0.01'], '.3f')} vs fp32 {_fmt(f32['tpr@fpr=0.01'], '.3f')}, "
+        f"R-Precision {_fmt(f8['r_precision'], '.3f')} vs {_fmt(f32['r_precision'], '.3f')}; "
+        "offered only within 0.005 of fp32)"
     )
 
 

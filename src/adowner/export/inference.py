@@ -73,7 +73,10 @@ from adowner.hardware import (  # noqa: F401 - re-exported
     native_bf16_cpu,
     resolve_precision,
 )
+from adowner.log import get_logger
 from adowner.scoring.vectors import mean_pool
+
+log = get_logger(__name__)
 
 # the folder's file names and the default FPR live with its reader (adowner.export.folder)
 # (token budget, max ads) of a batch per backend, measured on Agora and escort ads
@@ -282,6 +285,14 @@ class Encoder:
                     )
                 net_path = model.int8_onnx_file
                 self.precision = "int8"
+                gate = (self.config.get("onnx") or {}).get("int8_gate") or {}
+                if not gate.get("offered"):
+                    log.warning(
+                        "%s: int8 is %s for this model (adowner.json onnx.int8_gate); "
+                        "its same-owner decisions may differ from fp32",
+                        self.folder,
+                        "not offered" if gate else "not measured on labelled ads",
+                    )
             self.net_file = net_path.name
             try:
                 self._net: Callable[[np.ndarray, np.ndarray], np.ndarray] = _OnnxBackend(
