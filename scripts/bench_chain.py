@@ -241,6 +241,86 @@ def bench_spark(sizes: list[int]) -> None:
     spark.stop()
 
 
+def bench_spark_levers(sizes: list[int], partitions: list[int]) -> None:
+    """The components alone, on the multi-input edges of the bench's chain: each lever on/off.
+
+    Variants: node ids (the addresses, or their ``xxhash64``), the local contraction first or
+    not, and the shuffle partitions; each checked equal to scipy's components.
+    """
+    from pyspark.sql import functions as F
+
+    from adowner.chain.cluster import multi_input_edges
+    from adowner.chain.spark import components_df, spark_session
+
+    spark = spark_session("local[2]", shuffle_partitions=max(partitions))
+    for n in sizes:
+        inputs, _ = synthetic_chain(n)
+        edges = multi_input_edges(inputs, set())
+        codes, uniq = pd.factorize(pd.concat([edges["src"], edges["dst"]]))
+        want = _scipy_roots(codes, len(edges), np.asarray(uniq, dtype=object))
+        for parts in partitions:
+            spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+            sdf = spark.createDataFrame(edges, "src string, dst string").repartition(parts)
+            sdf = sdf.localCheckpoint(eager=True)
+            for ids in ("string", "xxhash64"):
+                e = (
+                    sdf
+                    if ids == "string"
+                    else sdf.select(
+                        F.xxhash64("src").alias("src"), F.xxhash64("dst").alias("dst")
+                    ).localCheckpoint(eager=True)
+                )
+                for local_first in (False, True):
+                    t0 = time.perf_counter()
+                    roots = components_df(e, local_first=local_first).localCheckpoint(eager=True)
+                    took = time.perf_counter() - t0
+                    got = roots.toPandas()
+                    if ids == "xxhash64":
+                        names = sdf.select(F.col("src").alias("a")).union(sdf.select("dst"))
+                        names = names.distinct().select("a", F.xxhash64("a").alias("h")).toPandas()
+                        h2a = dict(zip(names["h"], names["a"], strict=True))
+                        got = pd.DataFrame({"u": got["u"].map(h2a), "v": got["v"].map(h2a)})
+                    # same partition of the nodes as scipy (roots differ with hashed ids)
+                    same = _same_partition(got, want)
+                    print(
+                        json.dumps(
+                            {
+                                "bench": "spark_components",
+                                "inputs": n,
+                                "edges": len(edges),
+                                "shuffle_partitions": parts,
+                                "ids": ids,
+                                "local_first": local_first,
+                                "s": round(took, 2),
+                                "same_components_as_scipy": same,
+                            }
+                        ),
+                        flush=True,
+                    )
+    spark.stop()
+
+
+def _scipy_roots(codes: np.ndarray, m: int, names: np.ndarray) -> dict[str, str]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(names)
+    g = coo_matrix((np.ones(m, np.int8), (codes[:m], codes[m:])), shape=(n, n))
+    _, labels = connected_components(g, directed=False)
+    return dict(zip(names, labels, strict=True))
+
+
+def _same_partition(mapping: pd.DataFrame, labels: dict[str, Any]) -> bool:
+    """True when node -> root (roots left out) groups the nodes as ``labels`` does."""
+    root = dict(zip(mapping["u"], mapping["v"], strict=True))
+    groups: dict[Any, set[Any]] = {}
+    for node in labels:
+        groups.setdefault(root.get(node, node), set()).add(node)
+    return sorted(len(g) for g in groups.values()) == sorted(
+        pd.Series(labels).value_counts().tolist()
+    ) and all(len({labels[x] for x in g}) == 1 for g in groups.values())
+
+
 def bench_match(n_ads: int, n_payments: int, days: float = 30.0) -> None:
     from adowner.chain.match import match_ads
 
@@ -307,6 +387,9 @@ def main() -> None:
     c.add_argument("--inputs", type=int, nargs="+", default=[100_000, 1_000_000])
     s = sub.add_parser("spark")
     s.add_argument("--inputs", type=int, nargs="+", default=[2_000, 20_000, 100_000])
+    sl = sub.add_parser("spark-levers", help="the Spark components alone, each lever on/off")
+    sl.add_argument("--inputs", type=int, nargs="+", default=[1_000_000])
+    sl.add_argument("--partitions", type=int, nargs="+", default=[2, 8])
     m = sub.add_parser("match")
     m.add_argument("--ads", type=int, default=100_000)
     m.add_argument("--payments", type=int, default=1_000_000)
@@ -321,6 +404,8 @@ def main() -> None:
         bench_cluster(args.inputs)
     elif args.what == "spark":
         bench_spark(args.inputs)
+    elif args.what == "spark-levers":
+        bench_spark_levers(args.inputs, args.partitions)
     else:
         bench_match(args.ads, args.payments, args.days)
 

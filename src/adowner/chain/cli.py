@@ -106,6 +106,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--truth", type=Path, help="simulator truth_ad_tx.parquet: report precision/recall"
     )
+    p.add_argument(
+        "--spark-master", default="local[*]", help="Spark master for --engine spark (local[*])"
+    )
     p.set_defaults(func=_match, **fields_of(MATCH), **fields_of(CHAIN))
 
 
@@ -171,7 +174,7 @@ def _match(args: argparse.Namespace) -> int:
     if args.engine == "spark":
         from adowner.chain.spark import spark_session
 
-        spark = spark_session()
+        spark = spark_session(args.spark_master)
     run = M.match_chain(
         M.ads_to_match(args.ads),
         args.chain,

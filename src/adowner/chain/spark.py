@@ -1,23 +1,40 @@
-"""Connected components on Spark DataFrames: large-star / small-star (Kiveris et al., 2014).
+"""Connected components on Spark DataFrames: a local contraction, then large-star/small-star.
 
 GraphFrames cannot be installed here (its jar is not on PyPI), so the algorithm of
 "Connected Components in MapReduce and Beyond" (Kiveris, Lattanzi, Mirrokni, Rastogi,
-Vassilvitskii; SoCC 2014) is written over DataFrames. Nodes are address strings and are
-compared as strings, so every node ends pointing at the smallest address of its component:
-the same cluster id as the local engine.
+Vassilvitskii; SoCC 2014) is written over DataFrames, with the same two refinements as
+GraphFrames' ``connectedComponents`` (large-star/small-star on integer ids, checkpoints every
+few rounds) and a local first phase:
 
-One round is a large-star then a small-star step on the edge set ``(u, v)``:
+1. **Integer node ids**: an address's id is its 64-bit ``xxhash64`` (:func:`node_id`),
+   computed column by column; that no two addresses share an id is checked
+   (:func:`ids_collide`), and on a collision the address strings themselves are the ids. A
+   component's cluster id is then its smallest *address*, one aggregate at the end, so the
+   result is the local engine's.
+2. **Local contraction first** (the "two-phase" idea of Kiveris et al., section 5, and of
+   Rastogi et al.'s hash-to-min: solve what each machine holds, then only the boundary):
+   ``mapInPandas`` runs scipy ``connected_components`` on each partition's edges, on the
+   executors (:func:`_local_stars`). A node seen in one partition only is settled by its
+   local root; only the nodes seen in two or more partitions, with their local roots, go on
+   (:func:`_contract`). On the benchmark's chain the rounds then see a fraction of the edges.
+3. **Large-star/small-star rounds** on what is left (:func:`_iterate`), two shuffles a round:
 
-* large-star: each node u links every neighbour larger than u to m(u), the smallest of u and
-  its neighbours;
-* small-star: each node u links itself and its neighbours no larger than u to the smallest
-  of them.
+   * large-star: each node u links every neighbour larger than u to m(u), the smallest of u
+     and its neighbours (one ``groupBy`` collecting each node's neighbours);
+   * small-star: each node u links itself and its neighbours no larger than u to the
+     smallest of them (one ``groupBy``).
 
-It stops when the edges form stars around their roots (no edge points to a node that has an
-edge of its own, and each node has one edge): O(log² n) rounds in the worst case, a handful in
-practice. The lineage is cut every round (``localCheckpoint``) and written to the checkpoint
-folder every ``checkpoint_every`` rounds, so long runs neither grow their plans nor lose
-their progress to an executor failure.
+   It stops when the edges form stars around their roots (no node has two smaller
+   neighbours, or a smaller and a larger one): the test is a column of the next round's
+   large-star grouping, read from its checkpoint with no shuffle of its own. O(log² n) rounds
+   in the worst case, a handful in practice. The lineage is cut every round
+   (``localCheckpoint``) and written to the checkpoint folder every ``CHECKPOINT_EVERY``
+   rounds, so long runs neither grow their plans nor lose all their progress to an executor
+   failure.
+
+Measured levers (``scripts/bench_chain.py spark-levers``, docs/BENCHMARKS.md): hashed ids
+about halve the components' time against address strings, the local contraction takes a
+further quarter off, and fewer, larger partitions help the contraction.
 
 Requires: an edge DataFrame (pandas or Spark) with columns ``src, dst``; a SparkSession (see
 :func:`spark_session`, which sets ``local[*]``, no UI, few shuffle partitions).
@@ -32,7 +49,9 @@ Example::
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
@@ -50,7 +69,7 @@ def spark_session(
     driver_memory: str = "2g",
 ) -> Any:
     """A quiet SparkSession for chain jobs (UI off, small shuffles, a checkpoint folder)."""
-    os.environ.setdefault("PYSPARK_PYTHON", "python3")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
     spark = (
@@ -75,55 +94,137 @@ def spark_session(
     return spark
 
 
-def _large_star(e: Any) -> Any:
-    from pyspark.sql import functions as F
-
-    sym = e.select("u", "v").union(e.select(F.col("v").alias("u"), F.col("u").alias("v")))
-    m = (
-        sym.groupBy("u")
-        .agg(F.min("v").alias("m"))
-        .select("u", F.least(F.col("m"), F.col("u")).alias("m"))
-    )
-    return (
-        sym.where(F.col("v") > F.col("u"))
-        .join(m, "u")
-        .select(F.col("v").alias("u"), F.col("m").alias("v"))
-    )  # duplicates go in small-star's distinct()
+# Rounds between reliable checkpoints (written to the checkpoint folder); the rounds between
+# only cut their lineage (``localCheckpoint``, kept in executor memory).
+CHECKPOINT_EVERY = 4
 
 
-def _small_star(e: Any) -> Any:
-    from pyspark.sql import functions as F
+def _local_stars(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """``mapInPandas`` body: one partition's edges ``u, v`` -> ``x, r`` for every node ``x`` of
+    the partition, ``r`` the smallest node of its component among this partition's edges
+    (scipy ``connected_components``, on the executor; roots included as ``x = r``)."""
+    import numpy as np
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
-    d = e.select(F.greatest("u", "v").alias("hi"), F.least("u", "v").alias("lo")).distinct()
-    m = d.groupBy("hi").agg(F.min("lo").alias("m"))
-    leaves = d.join(m, "hi").where(F.col("lo") != F.col("m"))
-    return (
-        leaves.select(F.col("lo").alias("u"), F.col("m").alias("v"))
-        .union(m.select(F.col("hi").alias("u"), F.col("m").alias("v")))
-        .distinct()
-    )
+    frames = [b for b in batches if len(b)]
+    if not frames:
+        return
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    m = len(df)
+    codes, uniques = pd.factorize(np.concatenate([df["u"].to_numpy(), df["v"].to_numpy()]))
+    uniques = np.asarray(uniques)
+    n = len(uniques)
+    graph = coo_matrix((np.ones(m, np.int8), (codes[:m], codes[m:])), shape=(n, n))
+    n_comp, labels = connected_components(graph, directed=False)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    best = np.full(n_comp, n, np.int64)
+    np.minimum.at(best, labels, rank)
+    yield pd.DataFrame({"x": uniques, "r": uniques[order[best[labels]]]})
 
 
-def _converged(e: Any) -> bool:
-    """True when the edges (u > v) are stars: every u has one edge and no v has an edge.
+def _contract(e: Any) -> tuple[Any, Any]:
+    """Local contraction, the first of two phases: ``(core, leaves)``.
 
-    One shuffle: each node counts its edges as ``u`` and whether it is some edge's ``v``.
+    Each partition's edges are reduced to stars around the smallest node of each of their
+    local components (:func:`_local_stars`). A node seen in one partition only, and not the
+    root there, is a *leaf*: its component is its local root's, so it leaves the iterative
+    phase (``leaves``: ``u`` -> local root ``v``). The ``core`` edges, ``(x, local root)`` for
+    every node seen in two or more partitions, connect the local components to each other and
+    are all the large-star/small-star rounds see.
     """
     from pyspark.sql import functions as F
 
-    ends = e.select(F.col("u").alias("x"), F.lit(1).alias("as_u"), F.lit(0).alias("as_v")).union(
-        e.select(F.col("v").alias("x"), F.lit(0).alias("as_u"), F.lit(1).alias("as_v"))
+    stars = e.mapInPandas(_local_stars, f"x {_type(e, 'u')}, r {_type(e, 'u')}")
+    g = (
+        stars.groupBy("x")
+        .agg(F.count(F.lit(1)).alias("n"), F.collect_list("r").alias("rs"))
+        .localCheckpoint(eager=True)
     )
-    per_node = ends.groupBy("x").agg(F.sum("as_u").alias("cu"), F.max("as_v").alias("cv"))
-    bad = per_node.where((F.col("cu") > 1) | ((F.col("cu") >= 1) & (F.col("cv") == 1)))
-    return bool(bad.limit(1).count() == 0)
+    leaves = g.where(F.col("n") == 1).select(F.col("x").alias("u"), F.col("rs")[0].alias("v"))
+    core = (
+        g.where(F.col("n") > 1)
+        .select(F.col("x").alias("u"), F.explode("rs").alias("v"))
+        .where(F.col("u") != F.col("v"))
+    )
+    return core, leaves.where(F.col("u") != F.col("v"))
 
 
-def components_df(edges: Any, *, checkpoint_every: int = 3, max_rounds: int = 200) -> Any:
+def _type(df: Any, col: str) -> str:
+    return str(df.schema[col].dataType.simpleString())
+
+
+def _large_star_grouped(e: Any) -> Any:
+    """Each node's distinct neighbours (one shuffle), with ``bad``: the node breaks the star
+    condition (two smaller neighbours, or a smaller and a larger one)."""
+    from pyspark.sql import functions as F
+
+    sym = e.select("u", "v").union(e.select(F.col("v").alias("u"), F.col("u").alias("v")))
+    g = sym.groupBy("u").agg(F.array_distinct(F.collect_list("v")).alias("nb"))
+    lo = F.filter("nb", lambda x: x < F.col("u"))
+    hi = F.filter("nb", lambda x: x > F.col("u"))
+    return g.select(
+        "u",
+        F.least(F.col("u"), F.array_min("nb")).alias("m"),
+        lo.alias("lo"),
+        hi.alias("hi"),
+    ).withColumn("bad", (F.size("lo") > 1) | ((F.size("lo") >= 1) & (F.size("hi") >= 1)))
+
+
+def _small_star(e: Any) -> Any:
+    """Small-star: each node ``u`` links itself and its smaller neighbours to the smallest of
+    them (one shuffle; ``e`` has ``u > v``)."""
+    from pyspark.sql import functions as F
+
+    g = e.groupBy("u").agg(F.array_distinct(F.collect_list("v")).alias("nb"))
+    g = g.select(F.array_union("nb", F.array("u")).alias("all"), F.array_min("nb").alias("m"))
+    return (
+        g.select(F.explode("all").alias("u"), "m")
+        .where(F.col("u") != F.col("m"))
+        .select("u", F.col("m").alias("v"))
+    )
+
+
+def _iterate(e: Any, *, checkpoint_every: int, max_rounds: int) -> tuple[Any, int]:
+    """Large-star/small-star rounds on edges ``u > v`` until they are stars; ``(u -> root, rounds)``.
+
+    Each round is two shuffles: the large-star's grouping, which also tells whether its input
+    (the previous round's result) was already made of stars — the convergence test folded
+    into the round, read from the checkpointed grouping without another shuffle — and the
+    small-star's.
+    """
+    from pyspark.sql import functions as F
+
+    for rnd in range(1, max_rounds + 1):
+        g = _large_star_grouped(e).localCheckpoint(eager=True)
+        if g.where(F.col("bad")).limit(1).count() == 0:
+            roots = g.where(F.size("lo") == 1).select("u", F.col("lo")[0].alias("v"))
+            return roots, rnd - 1
+        big = g.select(F.explode("hi").alias("u"), F.col("m").alias("v"))
+        e = _small_star(big)
+        e = (
+            e.checkpoint(eager=True)
+            if rnd % checkpoint_every == 0
+            else e.localCheckpoint(eager=True)
+        )
+    raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
+
+
+def components_df(
+    edges: Any,
+    *,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    max_rounds: int = 200,
+    local_first: bool = True,
+) -> Any:
     """Spark DataFrame ``u, v``: node -> smallest node of its component (roots left out).
 
-    ``edges``: a Spark DataFrame ``src, dst``. Runs on the executors; only counts reach the
-    driver (the convergence test).
+    ``edges``: a Spark DataFrame ``src, dst`` (any orderable type; integer ids are fastest).
+    Runs on the executors; only counts reach the driver (the convergence test). With
+    ``local_first`` (default), a local contraction on each partition first (:func:`_contract`)
+    leaves only the edges between partitions to the iterative rounds.
     """
     from pyspark.sql import functions as F
 
@@ -131,25 +232,26 @@ def components_df(edges: Any, *, checkpoint_every: int = 3, max_rounds: int = 20
         edges.select(F.col("src").alias("u"), F.col("dst").alias("v"))
         .where(F.col("u") != F.col("v"))
         .select(F.greatest("u", "v").alias("u"), F.least("u", "v").alias("v"))
-        .distinct()
     )
-    for rnd in range(1, max_rounds + 1):
-        e = _small_star(_large_star(e))
-        e = (
-            e.checkpoint(eager=True)
-            if rnd % checkpoint_every == 0
-            else e.localCheckpoint(eager=True)
-        )
-        if _converged(e):
-            log.info("large-star/small-star converged after %d rounds", rnd)
-            break
-    else:
-        raise RuntimeError(f"connected components did not converge in {max_rounds} rounds")
-    return e
+    if not local_first:
+        roots, rounds = _iterate(e, checkpoint_every=checkpoint_every, max_rounds=max_rounds)
+        log.info("large-star/small-star converged after %d rounds", rounds)
+        return roots
+    core, leaves = _contract(e)
+    roots, rounds = _iterate(core, checkpoint_every=checkpoint_every, max_rounds=max_rounds)
+    roots = roots.localCheckpoint(eager=True)
+    log.info("local contraction, then large-star/small-star converged after %d rounds", rounds)
+    via = leaves.join(roots.select(F.col("u").alias("v"), F.col("v").alias("root")), "v", "left")
+    return roots.unionByName(via.select("u", F.coalesce("root", "v").alias("v")))
 
 
 def components_spark(
-    spark: Any, edges: Any, *, checkpoint_every: int = 3, max_rounds: int = 200
+    spark: Any,
+    edges: Any,
+    *,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+    max_rounds: int = 200,
+    local_first: bool = True,
 ) -> pd.Series:
     """node -> smallest node of its component, for every node with an edge that is not a root.
 
@@ -159,9 +261,32 @@ def components_spark(
         if edges.empty:
             return pd.Series([], dtype=object)
         edges = spark.createDataFrame(edges[["src", "dst"]].astype(str))
-    e = components_df(edges, checkpoint_every=checkpoint_every, max_rounds=max_rounds)
+    e = components_df(
+        edges, checkpoint_every=checkpoint_every, max_rounds=max_rounds, local_first=local_first
+    )
     result = e.toPandas()
     return pd.Series(result["v"].to_numpy(), index=result["u"].to_numpy(), name="root")
+
+
+def write_parquet_dir(df: Any, path: str | os.PathLike[str]) -> None:
+    """``df`` as a Parquet folder at ``path`` by Spark's writer (the executors write their
+    part files), atomically: into a temporary folder beside ``path``, renamed into place
+    (:func:`adowner._io.atomic_dir`; a file at ``path`` is replaced too). Only the
+    ``part-*.parquet`` files stay in the folder (Hadoop's ``.crc`` checksums and the
+    ``_SUCCESS`` marker are removed: the rename is the success marker), so that pyarrow,
+    pandas and polars all read the folder as one table."""
+    from pathlib import Path
+
+    from adowner._io import atomic_dir
+
+    target = Path(path)
+    with atomic_dir(target) as tmp:
+        df.write.mode("overwrite").parquet(str(tmp))
+        for f in tmp.iterdir():
+            if not (f.name.startswith("part-") and f.name.endswith(".parquet")):
+                f.unlink()
+        if target.is_file():
+            target.unlink()  # the local engine's single file: the folder takes its place
 
 
 def match_pairs_spark(
@@ -277,8 +402,34 @@ def guard_spark(features: Any, rules: tuple[str, ...]) -> Any:
     return features.select("txid", rule.alias("rule")).where(F.col("rule").isNotNull())
 
 
+def node_id(col: str) -> Any:
+    """A node's integer id: the 64-bit xxHash of its address (Spark's ``xxhash64``).
+
+    Components on longs are several times cheaper to shuffle and compare than on 42-character
+    strings, and the id is computed column by column (no dictionary to build and join back).
+    Exactness is checked (:func:`ids_collide`); on a collision the caller falls back to the
+    addresses themselves as ids.
+    """
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(F.col(col))
+
+
+def ids_collide(seen: Any) -> bool:
+    """True when two distinct addresses of ``seen`` (``address, id``; one row per address)
+    share an id: one aggregate, a count to the driver."""
+    from pyspark.sql import functions as F
+
+    return bool(seen.groupBy("id").count().where(F.col("count") > 1).limit(1).count() > 0)
+
+
 def cluster_spark(
-    inputs: Any, outputs: Any, policy: Any, payees: set[str] | None = None
+    inputs: Any,
+    outputs: Any,
+    policy: Any,
+    payees: set[str] | None = None,
+    *,
+    node_ids: Any = node_id,
 ) -> dict[str, Any]:
     """The whole clustering of ``chain.cluster`` as Spark DataFrame operations.
 
@@ -363,7 +514,6 @@ def cluster_spark(
     links = empty_links
     for part in link_parts:
         links = links.unionByName(part)
-    roots = components_df(edges)
     seen = (
         inputs.select("address", F.lit(0).alias("side"))
         .withColumn("row", F.monotonically_increasing_id())
@@ -375,13 +525,25 @@ def cluster_spark(
         .where(F.col("address").isNotNull())
         .groupBy("address")
         .agg(F.min(F.struct("side", "row")).alias("first_seen"))
+        .withColumn("id", node_ids("address"))
+        .localCheckpoint(eager=True)
     )
+    if ids_collide(seen):
+        log.warning("64-bit address hashes collide: components on the address strings")
+        node_ids = F.col
+        seen = seen.withColumn("id", F.col("address"))
+    id_edges = edges.select(
+        node_ids("src").alias("src"), node_ids("dst").alias("dst")
+    ).localCheckpoint(eager=True)
+    roots = components_df(id_edges)
     members = seen.join(
-        roots.select(F.col("u").alias("address"), F.col("v").alias("root")), "address", "left"
+        roots.select(F.col("u").alias("id"), F.col("v").alias("root")), "id", "left"
+    ).withColumn("root", F.coalesce("root", "id"))
+    # A component's id is its smallest address (as the local engine): one aggregate per root.
+    per_root = members.groupBy("root").agg(
+        F.min("address").alias("cluster_id"), F.count(F.lit(1)).alias("cluster_size")
     )
-    members = members.withColumn("cluster_id", F.coalesce("root", "address"))
-    sizes = members.groupBy("cluster_id").agg(F.count(F.lit(1)).alias("cluster_size"))
-    clusters = members.join(sizes, "cluster_id").select(
+    clusters = members.join(per_root, "root").select(
         "address", "cluster_id", F.col("cluster_size").cast("long"), "first_seen"
     )
-    return {"clusters": clusters, "skipped": skipped, "links": links, "edges": edges}
+    return {"clusters": clusters, "skipped": skipped, "links": links, "edges": id_edges}
