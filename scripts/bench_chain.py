@@ -3,6 +3,8 @@
     python scripts/bench_chain.py scale --inputs 200000 2000000      # issue 17's benchmark
     python scripts/bench_chain.py cluster --inputs 100000 1000000
     python scripts/bench_chain.py spark --inputs 2000 20000 100000
+    python scripts/bench_chain.py spark --scale --inputs 200000 1000000 2000000   # issue 17
+    python scripts/bench_chain.py spark-levers --inputs 1000000 --partitions 2 8
     python scripts/bench_chain.py match --ads 100000 --payments 1000000
 
 ``scale`` (issue 17): ``adowner.chain.synthetic.write_ingest_folder`` writes an ingest folder (the ``chain.schema``
@@ -207,6 +209,119 @@ def bench_cluster(sizes: list[int]) -> None:
         )
 
 
+def _tree_hwm_bytes(pid: int) -> int:
+    """Peak RSS (``VmHWM``) of a process and all its live descendants, summed."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next(
+                int(ln.split()[1]) * 1024 for ln in status.splitlines() if ln.startswith("VmHWM")
+            )
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def _spark_child(chain_dir: str, out: str, master: str) -> None:
+    """One Spark ``cluster_dir`` in this fresh process: session start, run, peak memory."""
+    import resource
+
+    from adowner.chain.cluster import cluster_dir
+    from adowner.chain.spark import spark_session
+
+    t0 = time.perf_counter()
+    spark = spark_session(master)
+    start_s = time.perf_counter() - t0
+    stats = cluster_dir(chain_dir, out, engine="spark", spark=spark)
+    jvm = spark.sparkContext._gateway.proc.pid  # the driver JVM (local[N]: executors inside)
+    peak = _tree_hwm_bytes(jvm) + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    spark.stop()
+    print(
+        json.dumps(
+            {
+                "session_start_s": start_s,
+                "s": stats["total_s"],
+                "peak_rss_bytes": peak,
+                "shuffle_partitions": stats["shuffle_partitions"],
+                "clusters": stats["clusters"],
+                "stages_s": {k: round(v, 2) for k, v in stats["stages_s"].items()},
+            }
+        )
+    )
+
+
+def _local_child(chain_dir: str, out: str) -> None:
+    import resource
+
+    from adowner.chain.cluster import cluster_dir
+
+    stats = cluster_dir(chain_dir, out)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps({"s": stats["total_s"], "peak_rss_bytes": peak, "clusters": stats["clusters"]})
+    )
+
+
+def bench_spark_scale(sizes: list[int], workdir: Path, master: str) -> None:
+    """Issue 17's generator (real-length ids), ``cluster_dir`` local then Spark then local,
+    each in a fresh process; ``s`` is ``cluster_dir``'s own time (read to summary written,
+    Spark's session start apart); clusters compared address by address."""
+    import shutil
+    import subprocess
+    import sys
+
+    from adowner.chain.synthetic import write_ingest_folder
+
+    for n in sizes:
+        d = workdir / f"chain_{n}"
+        counts = write_ingest_folder(n, d)
+        runs: dict[str, list[dict[str, Any]]] = {"local": [], "spark": []}
+        for what in ("local", "spark", "local"):
+            out = d / f"{what}.parquet"
+            cmd = [sys.executable, __file__, f"_{what}_child", str(d), str(out)]
+            res = subprocess.run(
+                cmd + ([master] if what == "spark" else []),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            runs[what].append(json.loads(res.stdout.strip().splitlines()[-1]))
+        a = pd.read_parquet(d / "local.parquet")
+        b = pd.read_parquet(d / "spark.parquet")
+        identical = bool(a.equals(b))
+        local_s = min(r["s"] for r in runs["local"])
+        sp = runs["spark"][0]
+        print(
+            json.dumps(
+                {
+                    "bench": "spark_scale",
+                    "master": master,
+                    **counts,
+                    "spark_s": round(sp["s"], 1),
+                    "spark_inputs_per_s": round(counts["inputs"] / sp["s"]),
+                    "spark_session_start_s": round(sp["session_start_s"], 1),
+                    "spark_peak_rss_mb": round(sp["peak_rss_bytes"] / 2**20),
+                    "spark_shuffle_partitions": sp["shuffle_partitions"],
+                    "spark_stages_s": sp["stages_s"],
+                    "local_s": round(local_s, 2),
+                    "local_all_s": [round(r["s"], 2) for r in runs["local"]],
+                    "local_inputs_per_s": round(counts["inputs"] / local_s),
+                    "local_peak_rss_mb": round(
+                        max(r["peak_rss_bytes"] for r in runs["local"]) / 2**20
+                    ),
+                    "spark_over_local": round(sp["s"] / local_s, 1),
+                    "identical_to_local": identical,
+                }
+            ),
+            flush=True,
+        )
+        shutil.rmtree(d)
+
+
 def bench_spark(sizes: list[int]) -> None:
     from adowner.chain.cluster import cluster_tables
     from adowner.chain.spark import spark_session
@@ -387,6 +502,19 @@ def main() -> None:
     c.add_argument("--inputs", type=int, nargs="+", default=[100_000, 1_000_000])
     s = sub.add_parser("spark")
     s.add_argument("--inputs", type=int, nargs="+", default=[2_000, 20_000, 100_000])
+    s.add_argument(
+        "--scale",
+        action="store_true",
+        help="issue 17's generator (real-length ids), chain cluster on the folder, fresh processes",
+    )
+    s.add_argument("--master", default="local[2]", help="Spark master with --scale")
+    s.add_argument("--workdir", type=Path, help="where the ingest folders go (default: temp)")
+    for name in ("_local_child", "_spark_child"):
+        cc = sub.add_parser(name)
+        cc.add_argument("chain_dir")
+        cc.add_argument("out")
+        if name == "_spark_child":
+            cc.add_argument("master")
     sl = sub.add_parser("spark-levers", help="the Spark components alone, each lever on/off")
     sl.add_argument("--inputs", type=int, nargs="+", default=[1_000_000])
     sl.add_argument("--partitions", type=int, nargs="+", default=[2, 8])
@@ -402,6 +530,13 @@ def main() -> None:
             bench_scale(args.inputs, Path(tmp), args.networkx_max, args.keep, args.repeat)
     elif args.what == "cluster":
         bench_cluster(args.inputs)
+    elif args.what == "_local_child":
+        _local_child(args.chain_dir, args.out)
+    elif args.what == "_spark_child":
+        _spark_child(args.chain_dir, args.out, args.master)
+    elif args.what == "spark" and args.scale:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            bench_spark_scale(args.inputs, Path(tmp), args.master)
     elif args.what == "spark":
         bench_spark(args.inputs)
     elif args.what == "spark-levers":

@@ -11,12 +11,13 @@ few rounds) and a local first phase:
    (:func:`ids_collide`), and on a collision the address strings themselves are the ids. A
    component's cluster id is then its smallest *address*, one aggregate at the end, so the
    result is the local engine's.
-2. **Local contraction first** (the "two-phase" idea of Kiveris et al., section 5, and of
-   Rastogi et al.'s hash-to-min: solve what each machine holds, then only the boundary):
-   ``mapInPandas`` runs scipy ``connected_components`` on each partition's edges, on the
-   executors (:func:`_local_stars`). A node seen in one partition only is settled by its
-   local root; only the nodes seen in two or more partitions, with their local roots, go on
-   (:func:`_contract`). On the benchmark's chain the rounds then see a fraction of the edges.
+2. **Local contraction first**, a two-phase scheme (solve what each partition holds, then
+   iterate over the boundary only). It is added here: Kiveris et al. and GraphFrames iterate
+   over the whole graph. ``mapInPandas`` runs scipy ``connected_components`` on each
+   partition's edges, on the executors (:func:`_local_stars`). A node seen in one partition
+   only is settled by its local root; only the nodes seen in two or more partitions, with
+   their local roots, go on (:func:`_contract`), and the settled ones are joined to their
+   root's final root at the end.
 3. **Large-star/small-star rounds** on what is left (:func:`_iterate`), two shuffles a round:
 
    * large-star: each node u links every neighbour larger than u to m(u), the smallest of u
@@ -78,7 +79,6 @@ def spark_session(
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.shuffle.partitions", str(shuffle_partitions))
-        .config("spark.default.parallelism", str(shuffle_partitions))
         .config("spark.driver.memory", driver_memory)
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.adaptive.enabled", "false")  # tiny stages; AQE only adds planning
@@ -87,6 +87,10 @@ def spark_session(
         # build and broadcast the table"; at chain scale the joined tables are too large to
         # broadcast anyway, so sort-merge joins are what runs
         .config("spark.sql.autoBroadcastJoinThreshold", "-1")
+        # pandas writes nanosecond timestamps, which Spark reads only as longs
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
+        # matches' timestamps as Parquet's TIMESTAMP(MICROS), not the legacy INT96
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
@@ -331,10 +335,13 @@ def shuffle_partitions_for(input_bytes: int, cores: int) -> int:
     """``spark.sql.shuffle.partitions`` for a chain of ``input_bytes`` Parquet bytes.
 
     The rule: one partition per 128 MiB of decoded rows (``input_bytes * 4 / 128 MiB``),
-    rounded up, and at least two per core so that every core has work and a straggler
-    costs half a task. 1 M inputs (about 150 MB of Parquet) on 2 cores: 5 partitions.
+    rounded up, and at least one per core so that every core has work. Fewer, larger
+    partitions are faster for the components (the local contraction settles more of the graph
+    on each: at 1 M inputs 2 partitions took 8.9 s against 8 partitions' 11.2 s,
+    docs/BENCHMARKS.md), so there are no more than that. ``cores``: the executors' cores
+    (``defaultParallelism``). 1 M inputs (about 150 MB of Parquet) on 2 cores: 5 partitions.
     """
-    return max(2 * max(cores, 1), -(-input_bytes * PARQUET_EXPANSION // PARTITION_BYTES))
+    return max(max(cores, 1), -(-input_bytes * PARQUET_EXPANSION // PARTITION_BYTES))
 
 
 def features_spark(inputs: Any, outputs: Any) -> Any:
@@ -465,7 +472,12 @@ def cluster_spark(
     rep = kept.groupBy("txid").agg(F.min("address").alias("rep"))
     edge_parts, link_parts = [], []
     if policy.has("multi_input"):
-        mi = kept.join(rep, "txid").where(F.col("address") != F.col("rep"))
+        # kept lazily once computed: the edges and the links (written later) both read it
+        mi = (
+            kept.join(rep, "txid")
+            .where(F.col("address") != F.col("rep"))
+            .localCheckpoint(eager=False)
+        )
         edge_parts.append(mi.select(F.col("address").alias("src"), F.col("rep").alias("dst")))
         link_parts.append(
             mi.select("txid")
@@ -547,3 +559,183 @@ def cluster_spark(
         "address", "cluster_id", F.col("cluster_size").cast("long"), "first_seen"
     )
     return {"clusters": clusters, "skipped": skipped, "links": links, "edges": id_edges}
+
+
+def _usd_batches(
+    rates: pd.Series, average_minutes: float
+) -> Any:  # Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]
+    """``mapInPandas`` body: each payment's USD value at its first-seen moment, with the very
+    ``chain.rates.rate_at`` of the local engine (the rate series travels in the closure: a
+    few thousand points), its minute and its cents; payments without a finite value dropped."""
+    import numpy as np
+
+    from adowner.chain.rates import rate_at
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for b in batches:
+            seen = pd.DatetimeIndex(
+                pd.to_datetime(b["seen_us"].to_numpy(np.int64), unit="us", utc=True)
+            )
+            usd = b["value_sat"].to_numpy(np.float64) / 1e8 * rate_at(rates, seen, average_minutes)
+            ok = np.isfinite(usd)
+            yield pd.DataFrame(
+                {
+                    "pay_row": b["pay_row"].to_numpy()[ok],
+                    "minute": b["seen_us"].to_numpy(np.int64)[ok] // 60_000_000,
+                    "cents": np.rint(usd[ok] * 100).astype(np.int64),
+                    "paid_usd": usd[ok],
+                }
+            )
+
+    return run
+
+
+def payments_spark(outputs: Any, transactions: Any, site: Any) -> Any:
+    """``chain.match.payments_to_site`` as DataFrame operations: the outputs to ``site``
+    (``address``) with their transaction's first-seen time (``seen_us``), numbered
+    ``pay_row`` in the outputs' order (as the local table's rows), those without a
+    first-seen time dropped."""
+    from pyspark.sql import functions as F
+
+    outs = outputs.select("txid", F.col("n").alias("vout"), "address", "value_sat").withColumn(
+        "pay_row", F.monotonically_increasing_id()
+    )
+    pay = outs.join(site.select("address").distinct(), "address", "left_semi").join(
+        transactions.select("txid", F.unix_micros("first_seen").alias("seen_us")), "txid", "left"
+    )
+    return pay
+
+
+def match_spark(
+    ads: Any,
+    payments: Any,
+    rates: pd.Series,
+    *,
+    inputs: Any,
+    clusters: Any,
+    window_minutes: int,
+    minutes_after: int,
+    tol: float,
+    tol_sponsored: float,
+    average_minutes: float,
+) -> Any:
+    """``chain.match.match_ads`` as DataFrame operations: one row per ad, the ``MATCHES``
+    columns (``chain.tables``), in the ads' order (``ad_row``).
+
+    ``ads``: ``ad_row, ad_id, posted_at, price_usd, sponsored``; ``payments``: from
+    :func:`payments_spark`; ``inputs``: ``txid, index, address``; ``clusters``: ``address,
+    cluster_id``. The USD conversion runs on the executors (:func:`_usd_batches`); each valid
+    ad is exploded over the minutes of its window, equi-joined with the payments of that minute
+    and range-filtered on cents (a sort-merge join); the candidates are ranked per ad by
+    (abs(price error), abs(time gap), txid, payment row), as the local engine's stable sort;
+    the payer is the cluster of the chosen transaction's first input with a cluster.
+    """
+    from pyspark.sql import functions as F
+
+    pay = payments.where(F.col("seen_us").isNotNull())
+    usd = pay.select("pay_row", "value_sat", "seen_us").mapInPandas(
+        _usd_batches(rates, average_minutes),
+        "pay_row long, minute long, cents long, paid_usd double",
+    )
+    pay = pay.join(usd, "pay_row")
+    t = F.when(F.col("sponsored"), F.lit(tol_sponsored)).otherwise(F.lit(tol))
+    a = (
+        ads.withColumn("posted_us", F.unix_micros("posted_at"))
+        .where(F.col("posted_us").isNotNull() & (F.col("price_usd") > 0))
+        .withColumn("t", t)
+        .select(
+            "ad_row",
+            "posted_us",
+            "price_usd",
+            "t",
+            F.floor(F.col("price_usd") * (1 - F.col("t")) * 100).alias("lo_c"),
+            F.ceil(F.col("price_usd") * (1 + F.col("t")) * 100).alias("hi_c"),
+            F.explode(
+                F.sequence(
+                    F.expr("posted_us div 60000000") - window_minutes,
+                    F.expr("posted_us div 60000000") + minutes_after,
+                )
+            ).alias("minute"),
+        )
+    )
+    cand = a.join(pay, "minute").where(
+        (F.col("cents") >= F.col("lo_c")) & (F.col("cents") <= F.col("hi_c"))
+    )
+    rel = (F.col("paid_usd") - F.col("price_usd")) / F.col("price_usd")
+    cand = cand.select(
+        "ad_row",
+        F.abs(rel).alias("err"),
+        F.abs((F.col("posted_us") - F.col("seen_us")) / 1e6).alias("gap"),
+        "txid",
+        "pay_row",
+        "vout",
+        "value_sat",
+        "seen_us",
+        "paid_usd",
+        (F.col("paid_usd") / (F.col("value_sat") / 1e8)).alias("rate_usd"),
+        rel.alias("rel_error"),
+        (1 - F.abs(rel) / F.col("t")).alias("score"),
+    )
+    per_ad = cand.groupBy("ad_row").agg(
+        F.sort_array(
+            F.collect_list(
+                F.struct(
+                    "err",
+                    "gap",
+                    "txid",
+                    "pay_row",
+                    "vout",
+                    "value_sat",
+                    "seen_us",
+                    "paid_usd",
+                    "rate_usd",
+                    "rel_error",
+                    "score",
+                )
+            )
+        ).alias("c")
+    )
+    per_ad = per_ad.select(
+        "ad_row",
+        F.size("c").alias("n_candidates"),
+        F.transform("c", lambda x: x["txid"]).alias("candidate_txids"),
+        F.col("c")[0].alias("best"),
+    )
+    chosen = per_ad.select("ad_row", F.col("best.txid").alias("txid"))
+    ins = inputs.join(chosen.select("txid").distinct(), "txid", "left_semi").join(
+        clusters.select("address", "cluster_id"), "address", "left"
+    )
+    first = F.when(F.col("cluster_id").isNotNull(), F.struct("index", "cluster_id"))
+    payer = ins.groupBy("txid").agg(
+        F.min(first)["cluster_id"].alias("payer_cluster_id"),
+        F.countDistinct("cluster_id").alias("payer_clusters"),
+    )
+    n = F.coalesce(F.col("n_candidates"), F.lit(0))
+    out = (
+        ads.join(per_ad, "ad_row", "left")
+        .join(payer, F.col("best.txid") == payer["txid"], "left")
+        .select(
+            "ad_row",
+            F.col("ad_id").cast("string"),
+            "posted_at",
+            F.col("price_usd").cast("double"),
+            F.col("sponsored").cast("boolean"),
+            n.cast("long").alias("n_candidates"),
+            F.when(n == 1, "unique")
+            .when(n > 1, "ambiguous")
+            .otherwise("none")
+            .alias("match_status"),
+            F.coalesce("candidate_txids", F.array().cast("array<string>")).alias("candidate_txids"),
+            F.col("best.txid").alias("txid"),
+            F.col("best.vout").cast("long").alias("vout"),
+            F.col("best.value_sat").cast("long").alias("value_sat"),
+            F.timestamp_micros(F.col("best.seen_us")).alias("first_seen"),
+            F.col("best.paid_usd").alias("paid_usd"),
+            F.col("best.rate_usd").alias("rate_usd"),
+            F.col("best.rel_error").alias("rel_error"),
+            F.col("best.score").alias("score"),
+            "payer_cluster_id",
+            F.col("payer_clusters").cast("long").alias("payer_clusters"),
+        )
+    )
+    return out.orderBy("ad_row").drop("ad_row")
