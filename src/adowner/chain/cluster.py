@@ -719,11 +719,11 @@ def _cluster_dir_spark(
     stages: dict[str, float] = {}
     t = time.perf_counter()
     ins, outs = _read_chain_spark(spark, chain_dir)
-    n_inputs = int(ins.count())
     stages["read_s"] = time.perf_counter() - t
     t = time.perf_counter()
     r = cluster_spark(ins, outs, policy, payees)
     n_edges = int(r["edges"].count())
+    n_inputs = int(r["tx_inputs"].agg(F.sum("n_in")).first()[0] or 0)  # checkpointed: cheap
     stages["rules_and_components_s"] = time.perf_counter() - t
     t = time.perf_counter()
     out.with_suffix(".json").unlink(missing_ok=True)  # the summary is written last
@@ -732,15 +732,18 @@ def _cluster_dir_spark(
     write_parquet_dir(r["skipped"], out.with_name(f"{out.stem}_skipped.parquet"))
     write_parquet_dir(r["links"], out.with_name(f"{out.stem}_links.parquet"))
     stages["write_s"] = time.perf_counter() - t
-    # The summary's counts, from the written folders (read by the executors).
+    # The summary's counts: clusters from the per-cluster table, rules from the written folders.
     t = time.perf_counter()
-    written = spark.read.parquet(str(out))
-    c = written.agg(
-        F.count(F.lit(1)).alias("addresses"),
-        F.countDistinct("cluster_id").alias("clusters"),
-        F.max("cluster_size").alias("largest"),
-        F.countDistinct(F.when(F.col("cluster_size") >= 2, F.col("cluster_id"))).alias("multi"),
-    ).first()
+    c = (
+        r["per_cluster"]
+        .agg(
+            F.sum("cluster_size").alias("addresses"),
+            F.count(F.lit(1)).alias("clusters"),
+            F.max("cluster_size").alias("largest"),
+            F.sum((F.col("cluster_size") >= 2).cast("int")).alias("multi"),
+        )
+        .first()
+    )
     skipped_by_rule = {
         str(row["rule"]): int(row["count"])
         for row in spark.read.parquet(str(out.with_name(f"{out.stem}_skipped.parquet")))
@@ -765,10 +768,10 @@ def _cluster_dir_spark(
         "engine": "spark",
         "policy": policy.to_json(),
         "coinjoin_guard": bool(policy.guard_rules),
-        "addresses": int(c["addresses"]),
+        "addresses": int(c["addresses"] or 0),
         "clusters": int(c["clusters"]),
         "largest_cluster": int(c["largest"] or 0),
-        "clusters_with_2_or_more": int(c["multi"]),
+        "clusters_with_2_or_more": int(c["multi"] or 0),
         "edges": n_edges,
         "inputs": n_inputs,
         "skipped_transactions": sum(skipped_by_rule.values()),

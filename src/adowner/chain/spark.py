@@ -344,48 +344,71 @@ def shuffle_partitions_for(input_bytes: int, cores: int) -> int:
     return max(max(cores, 1), -(-input_bytes * PARQUET_EXPANSION // PARTITION_BYTES))
 
 
-def features_spark(inputs: Any, outputs: Any) -> Any:
+def tx_inputs(inputs: Any) -> Any:
+    """Per transaction, its inputs in one shuffle: ``txid, n_in, addrs`` (distinct non-null
+    input addresses), ``in_segwit``, ``rep`` (smallest input address)."""
+    from pyspark.sql import functions as F
+
+    a = F.col("address")
+    seg_in = ((a.startswith("bc1q") & (F.length(a) == 42)) | a.startswith("bc1p")).cast("int")
+    return (
+        inputs.groupBy("txid")
+        .agg(
+            F.count(F.lit(1)).alias("n_in"),
+            F.array_distinct(F.collect_list("address")).alias("addrs"),
+            (F.min(F.coalesce(seg_in, F.lit(0))) == 1).alias("in_segwit"),
+        )
+        .withColumn("rep", F.array_min("addrs"))
+    )
+
+
+def features_spark(inputs: Any, outputs: Any, tx_in: Any = None) -> Any:
     """:func:`adowner.chain.coinjoin.features_coded` as Spark aggregates, candidates only.
 
     ``inputs``: spending inputs ``txid, address``; ``outputs``: ``txid, address, value_sat,
-    script_type``. One row per transaction with at least 2 inputs and 2 outputs (the only
-    ones a guard rule can flag), with the columns of ``chain.coinjoin``'s feature table. The
-    most common output value and its count come from one ``max(struct(count, value))`` per
-    transaction over the per-(transaction, value) counts: largest value on ties, as locally.
+    script_type``; ``tx_in``: :func:`tx_inputs` of ``inputs`` if already made. One row per
+    transaction with at least 2 inputs and 2 outputs (the only ones a guard rule can flag),
+    with the columns of ``chain.coinjoin``'s feature table. One shuffle of the inputs and one
+    of the outputs, both by ``txid`` (so their join needs none): each transaction's output
+    values are collected, and the most common value and its count are the largest
+    ``(count, value)`` over its distinct values (largest value on ties, as locally).
     """
     from pyspark.sql import functions as F
 
     from adowner.chain.coinjoin import SEGWIT_TYPES
 
-    a = F.col("address")
-    seg_in = ((a.startswith("bc1q") & (F.length(a) == 42)) | a.startswith("bc1p")).cast("int")
-    ins = inputs.groupBy("txid").agg(
-        F.count(F.lit(1)).alias("n_in"),
-        F.countDistinct("address").alias("n_in_addresses"),
-        (F.min(F.coalesce(seg_in, F.lit(0))) == 1).alias("in_segwit"),
+    ins = (tx_in if tx_in is not None else tx_inputs(inputs)).select(
+        "txid", "n_in", F.size("addrs").alias("n_in_addresses"), "in_segwit"
     )
     seg_out = F.coalesce(F.col("script_type").isin(list(SEGWIT_TYPES)), F.lit(False))
     outs = outputs.groupBy("txid").agg(
         F.count(F.lit(1)).alias("n_out"),
         (F.min(seg_out.cast("int")) == 1).alias("out_segwit"),
-    )
-    values = (
-        outputs.groupBy("txid", "value_sat")
-        .agg(F.count(F.lit(1)).alias("c"))
-        .groupBy("txid")
-        .agg(
-            F.max(F.struct("c", "value_sat")).alias("top"),
-            F.sum(F.when(F.col("c") >= 2, F.col("c")).otherwise(0)).alias("n_repeated"),
-        )
-        .select(
-            "txid",
-            F.col("top.value_sat").cast("long").alias("mode_value"),
-            F.col("top.c").cast("long").alias("mode_count"),
-            F.col("n_repeated").cast("long").alias("n_repeated"),
-        )
+        F.collect_list("value_sat").alias("vals"),
     )
     cand = ins.join(outs, "txid").where((F.col("n_in") >= 2) & (F.col("n_out") >= 2))
-    return cand.join(values, "txid")
+    counts = F.transform(
+        F.array_distinct("vals"),
+        lambda v: F.struct(
+            F.size(F.filter("vals", lambda x: x == v)).alias("c"), v.alias("value_sat")
+        ),
+    )
+    cand = cand.withColumn("counts", counts)
+    top = F.array_max("counts")
+    repeated = F.aggregate(
+        F.filter("counts", lambda x: x["c"] >= 2), F.lit(0), lambda acc, x: acc + x["c"]
+    )
+    return cand.select(
+        "txid",
+        "n_in",
+        "n_in_addresses",
+        "in_segwit",
+        "n_out",
+        "out_segwit",
+        top["value_sat"].cast("long").alias("mode_value"),
+        top["c"].cast("long").alias("mode_count"),
+        repeated.cast("long").alias("n_repeated"),
+    )
 
 
 def guard_spark(features: Any, rules: tuple[str, ...]) -> Any:
@@ -462,27 +485,24 @@ def cluster_spark(
 
     spark = inputs.sparkSession
     empty_links = spark.createDataFrame([], "txid string, rule string, address string")
-    feats = features_spark(inputs, outputs)
+    # The inputs are shuffled once: each transaction's distinct input addresses, kept (lazily
+    # once computed) for the guard's features, the multi-input edges and the change rules.
+    tx_in = tx_inputs(inputs).localCheckpoint(eager=False)
+    feats = features_spark(inputs, outputs, tx_in)
     skipped = guard_spark(feats, policy.guard_rules)
     if policy.guard_rules:
         skipped = skipped.localCheckpoint(eager=True)  # used by every rule below
-    kept = inputs.where(F.col("address").isNotNull()).join(
-        skipped.select("txid"), "txid", "left_anti"
-    )
-    rep = kept.groupBy("txid").agg(F.min("address").alias("rep"))
+    kept_tx = tx_in.where(F.size("addrs") > 0).join(skipped.select("txid"), "txid", "left_anti")
+    rep = kept_tx.select("txid", "rep")
+    kept = kept_tx.select("txid", F.explode("addrs").alias("address"))
     edge_parts, link_parts = [], []
     if policy.has("multi_input"):
-        # kept lazily once computed: the edges and the links (written later) both read it
-        mi = (
-            kept.join(rep, "txid")
-            .where(F.col("address") != F.col("rep"))
-            .localCheckpoint(eager=False)
+        mi = kept_tx.select("txid", "rep", F.explode("addrs").alias("address")).where(
+            F.col("address") != F.col("rep")
         )
         edge_parts.append(mi.select(F.col("address").alias("src"), F.col("rep").alias("dst")))
         link_parts.append(
-            mi.select("txid")
-            .distinct()
-            .select(
+            kept_tx.where(F.size("addrs") >= 2).select(
                 "txid",
                 F.lit("multi_input").alias("rule"),
                 F.lit(None).cast("string").alias("address"),
@@ -552,13 +572,26 @@ def cluster_spark(
         roots.select(F.col("u").alias("id"), F.col("v").alias("root")), "id", "left"
     ).withColumn("root", F.coalesce("root", "id"))
     # A component's id is its smallest address (as the local engine): one aggregate per root.
-    per_root = members.groupBy("root").agg(
-        F.min("address").alias("cluster_id"), F.count(F.lit(1)).alias("cluster_size")
+    # Kept once computed (lazy checkpoints): the summary's counts read ``per_root``, and the
+    # writer's range partitioning samples ``clusters`` before sorting it.
+    per_root = (
+        members.groupBy("root")
+        .agg(F.min("address").alias("cluster_id"), F.count(F.lit(1)).alias("cluster_size"))
+        .localCheckpoint(eager=False)
     )
-    clusters = members.join(per_root, "root").select(
-        "address", "cluster_id", F.col("cluster_size").cast("long"), "first_seen"
+    clusters = (
+        members.join(per_root, "root")
+        .select("address", "cluster_id", F.col("cluster_size").cast("long"), "first_seen")
+        .localCheckpoint(eager=False)
     )
-    return {"clusters": clusters, "skipped": skipped, "links": links, "edges": id_edges}
+    return {
+        "clusters": clusters,
+        "per_cluster": per_root,
+        "skipped": skipped,
+        "links": links,
+        "edges": id_edges,
+        "tx_inputs": tx_in,
+    }
 
 
 def _usd_batches(
