@@ -26,9 +26,11 @@ How the local engine runs (issue 17: at most twice the bare algorithm's time):
 | engine  | how                                                                             |
 |---------|---------------------------------------------------------------------------------|
 | local   | the steps above                                                                 |
-| spark   | the guard (the same ``chain.coinjoin.RULES`` functions, over per-transaction    |
-|         | Spark aggregates), the edges, the change rules and the components (large-star/  |
-|         | small-star, checkpointed) as DataFrame operations: ``chain.spark.cluster_spark``|
+| spark   | the read, the guard (the same ``chain.coinjoin.RULES`` functions, over          |
+|         | per-transaction Spark aggregates), the edges, the change rules, the components  |
+|         | (hashed ids, local contraction, large-star/small-star) and the writes as        |
+|         | DataFrame operations (``chain.spark.cluster_spark``); only counts reach the     |
+|         | driver                                                                          |
 
 Requires: an ingest folder (``transactions``, ``inputs``, ``outputs`` Parquet).
 
@@ -39,6 +41,13 @@ the CoinJoin rule that left the transaction out), ``<stem>_links.parquet`` (``tx
 address``: every link and the rule that made it; ``address`` is the change output for a change
 rule and null for ``multi_input``, which joins all the transaction's input addresses) and
 ``<stem>.json`` (counts, sizes, policy, timings by stage).
+
+With ``engine="spark"`` the three outputs are Parquet *folders* of ``part-*.parquet`` files
+written by Spark's executors (each into a temporary folder beside its target, then renamed);
+the policy, which Spark's writer cannot put into a footer, is in ``<stem>.json``
+(``chain.policy.read_policy`` reads either layout). pandas, pyarrow and polars read such a
+folder as one table (``pd.read_parquet("clusters.parquet")``), so ``chain match --clusters``
+and ``link --chain`` take both.
 
 Example::
 

@@ -18,7 +18,12 @@ It scales by sorting, not by pairs: payments are sorted by (first-seen minute, U
 packed into one int64 key, and each ad looks up its window with two binary searches per
 minute (``numpy.searchsorted``); only true candidates are ever materialised. Cost is
 O((A·W + P) log P) for A ads, P payments, W window minutes. ``engine="spark"`` does the same as
-an equi-join on the minute bucket plus a range filter, for data beyond one machine.
+an equi-join on the minute bucket plus a range filter, for data beyond one machine:
+:func:`match_chain_spark` (``chain match --engine spark``) runs the whole step as DataFrame
+operations (ads and the ingest folder read by Spark, USD values on the executors, the join,
+the ranking, the payer clusters) and writes a Parquet folder with Spark's writer
+(``chain.spark.match_spark``); it gives the local engine's matches, timestamps in
+microseconds.
 
 Requires: ads with ``ad_id, posted_at, price_usd, sponsored``; an ingest folder with
 ``first_seen`` filled (``chain ingest --mempool-log``); a rate series; site addresses.
