@@ -15,6 +15,7 @@ from adowner.chain.match import match_ads, payments_to_site, read_address_list
 from adowner.chain.policy import Policy
 from adowner.chain.rates import read_rates
 from adowner.chain.schema import COINBASE_TXID
+from adowner.errors import InputError
 from conftest import shared_file
 from test_chain_cluster import _assert_same, reference_clusters
 from test_chain_sim import simulated
@@ -462,3 +463,31 @@ def test_chain_match_cli_engine_spark_writes_the_local_matches(spark, tmp_path):
     sb = json.loads((tmp_path / "spark.json").read_text())
     for key in ("ads", "site_addresses", "payments", "status", "rule", "policy", "evaluation"):
         assert sa[key] == sb[key], key
+
+
+def test_readers_take_the_spark_clusters_folder(spark, tmp_path):
+    """``chain match --clusters`` / ``link --chain`` (``match_chain``) read the Spark engine's
+    clusters folder and its policy as they read the local engine's file."""
+    from adowner.chain.cluster import cluster_dir
+    from adowner.chain.match import match_chain
+    from adowner.chain.policy import read_policy
+
+    s = simulated()
+    site = read_address_list(s["sim"] / "site_addresses.txt")
+    folder = tmp_path / "clusters.parquet"
+    cluster_dir(s["chain"], folder, engine="spark", spark=spark)
+    assert folder.is_dir()
+    assert read_policy(folder) == read_policy(s["root"] / "clusters.parquet")
+    rates = read_rates(s["sim"] / "rates.csv")
+    ads = M.ads_to_match(s["root"] / "ads.parquet")
+    from_file = match_chain(
+        ads, s["chain"], rates, site=site, clusters=s["root"] / "clusters.parquet"
+    )
+    from_folder = match_chain(ads, s["chain"], rates, site=site, clusters=folder)
+    pd.testing.assert_frame_equal(from_file.matches, from_folder.matches)
+    assert from_folder.policy == from_file.policy
+    assert from_folder.matches["payer_cluster_id"].notna().any()
+    (tmp_path / "clusters.json").unlink()  # no summary beside: a clear error, then no policy
+    with pytest.raises(InputError, match=r"clusters\.json"):
+        read_policy(folder)
+    assert match_chain(ads, s["chain"], rates, site=site, clusters=folder).policy is None
