@@ -472,7 +472,12 @@ def cluster_spark(
       addresses as the local engine does: inputs first, in row order);
     * ``skipped``: ``txid, rule``;
     * ``links``: ``txid, rule, address`` (null address for ``multi_input``);
-    * ``edges``: ``src, dst``.
+    * ``edges``: ``src, dst`` as node ids (:func:`node_id`, or the addresses after a
+      collision), checkpointed;
+    * ``per_cluster``: ``root, cluster_id, cluster_size`` (the summary's counts);
+    * ``tx_inputs``: :func:`tx_inputs` of ``inputs`` (``sum(n_in)`` is the input count).
+
+    ``node_ids``: the id function (a test forces collisions with it).
 
     Rules, as ``chain.cluster``: the guard's flagged transactions are left out; each kept
     input address links to its transaction's representative (smallest) input address
