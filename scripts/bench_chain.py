@@ -3,6 +3,8 @@
     python scripts/bench_chain.py scale --inputs 200000 2000000      # issue 17's benchmark
     python scripts/bench_chain.py cluster --inputs 100000 1000000
     python scripts/bench_chain.py spark --inputs 2000 20000 100000
+    python scripts/bench_chain.py spark --scale --inputs 200000 1000000 2000000   # issue 17
+    python scripts/bench_chain.py spark-levers --inputs 1000000 --partitions 2 8
     python scripts/bench_chain.py match --ads 100000 --payments 1000000
 
 ``scale`` (issue 17): ``adowner.chain.synthetic.write_ingest_folder`` writes an ingest folder (the ``chain.schema``
@@ -207,6 +209,119 @@ def bench_cluster(sizes: list[int]) -> None:
         )
 
 
+def _tree_hwm_bytes(pid: int) -> int:
+    """Peak RSS (``VmHWM``) of a process and all its live descendants, summed."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += next(
+                int(ln.split()[1]) * 1024 for ln in status.splitlines() if ln.startswith("VmHWM")
+            )
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration):
+            continue
+    return total
+
+
+def _spark_child(chain_dir: str, out: str, master: str) -> None:
+    """One Spark ``cluster_dir`` in this fresh process: session start, run, peak memory."""
+    import resource
+
+    from adowner.chain.cluster import cluster_dir
+    from adowner.chain.spark import spark_session
+
+    t0 = time.perf_counter()
+    spark = spark_session(master)
+    start_s = time.perf_counter() - t0
+    stats = cluster_dir(chain_dir, out, engine="spark", spark=spark)
+    jvm = spark.sparkContext._gateway.proc.pid  # the driver JVM (local[N]: executors inside)
+    peak = _tree_hwm_bytes(jvm) + resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    spark.stop()
+    print(
+        json.dumps(
+            {
+                "session_start_s": start_s,
+                "s": stats["total_s"],
+                "peak_rss_bytes": peak,
+                "shuffle_partitions": stats["shuffle_partitions"],
+                "clusters": stats["clusters"],
+                "stages_s": {k: round(v, 2) for k, v in stats["stages_s"].items()},
+            }
+        )
+    )
+
+
+def _local_child(chain_dir: str, out: str) -> None:
+    import resource
+
+    from adowner.chain.cluster import cluster_dir
+
+    stats = cluster_dir(chain_dir, out)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps({"s": stats["total_s"], "peak_rss_bytes": peak, "clusters": stats["clusters"]})
+    )
+
+
+def bench_spark_scale(sizes: list[int], workdir: Path, master: str) -> None:
+    """Issue 17's generator (real-length ids), ``cluster_dir`` local then Spark then local,
+    each in a fresh process; ``s`` is ``cluster_dir``'s own time (read to summary written,
+    Spark's session start apart); clusters compared address by address."""
+    import shutil
+    import subprocess
+    import sys
+
+    from adowner.chain.synthetic import write_ingest_folder
+
+    for n in sizes:
+        d = workdir / f"chain_{n}"
+        counts = write_ingest_folder(n, d)
+        runs: dict[str, list[dict[str, Any]]] = {"local": [], "spark": []}
+        for what in ("local", "spark", "local"):
+            out = d / f"{what}.parquet"
+            cmd = [sys.executable, __file__, f"_{what}_child", str(d), str(out)]
+            res = subprocess.run(
+                cmd + ([master] if what == "spark" else []),
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            runs[what].append(json.loads(res.stdout.strip().splitlines()[-1]))
+        a = pd.read_parquet(d / "local.parquet")
+        b = pd.read_parquet(d / "spark.parquet")
+        identical = bool(a.equals(b))
+        local_s = min(r["s"] for r in runs["local"])
+        sp = runs["spark"][0]
+        print(
+            json.dumps(
+                {
+                    "bench": "spark_scale",
+                    "master": master,
+                    **counts,
+                    "spark_s": round(sp["s"], 1),
+                    "spark_inputs_per_s": round(counts["inputs"] / sp["s"]),
+                    "spark_session_start_s": round(sp["session_start_s"], 1),
+                    "spark_peak_rss_mb": round(sp["peak_rss_bytes"] / 2**20),
+                    "spark_shuffle_partitions": sp["shuffle_partitions"],
+                    "spark_stages_s": sp["stages_s"],
+                    "local_s": round(local_s, 2),
+                    "local_all_s": [round(r["s"], 2) for r in runs["local"]],
+                    "local_inputs_per_s": round(counts["inputs"] / local_s),
+                    "local_peak_rss_mb": round(
+                        max(r["peak_rss_bytes"] for r in runs["local"]) / 2**20
+                    ),
+                    "spark_over_local": round(sp["s"] / local_s, 1),
+                    "identical_to_local": identical,
+                }
+            ),
+            flush=True,
+        )
+        shutil.rmtree(d)
+
+
 def bench_spark(sizes: list[int]) -> None:
     from adowner.chain.cluster import cluster_tables
     from adowner.chain.spark import spark_session
@@ -239,6 +354,86 @@ def bench_spark(sizes: list[int]) -> None:
             flush=True,
         )
     spark.stop()
+
+
+def bench_spark_levers(sizes: list[int], partitions: list[int]) -> None:
+    """The components alone, on the multi-input edges of the bench's chain: each lever on/off.
+
+    Variants: node ids (the addresses, or their ``xxhash64``), the local contraction first or
+    not, and the shuffle partitions; each checked equal to scipy's components.
+    """
+    from pyspark.sql import functions as F
+
+    from adowner.chain.cluster import multi_input_edges
+    from adowner.chain.spark import components_df, spark_session
+
+    spark = spark_session("local[2]", shuffle_partitions=max(partitions))
+    for n in sizes:
+        inputs, _ = synthetic_chain(n)
+        edges = multi_input_edges(inputs, set())
+        codes, uniq = pd.factorize(pd.concat([edges["src"], edges["dst"]]))
+        want = _scipy_roots(codes, len(edges), np.asarray(uniq, dtype=object))
+        for parts in partitions:
+            spark.conf.set("spark.sql.shuffle.partitions", str(parts))
+            sdf = spark.createDataFrame(edges, "src string, dst string").repartition(parts)
+            sdf = sdf.localCheckpoint(eager=True)
+            for ids in ("string", "xxhash64"):
+                e = (
+                    sdf
+                    if ids == "string"
+                    else sdf.select(
+                        F.xxhash64("src").alias("src"), F.xxhash64("dst").alias("dst")
+                    ).localCheckpoint(eager=True)
+                )
+                for local_first in (False, True):
+                    t0 = time.perf_counter()
+                    roots = components_df(e, local_first=local_first).localCheckpoint(eager=True)
+                    took = time.perf_counter() - t0
+                    got = roots.toPandas()
+                    if ids == "xxhash64":
+                        names = sdf.select(F.col("src").alias("a")).union(sdf.select("dst"))
+                        names = names.distinct().select("a", F.xxhash64("a").alias("h")).toPandas()
+                        h2a = dict(zip(names["h"], names["a"], strict=True))
+                        got = pd.DataFrame({"u": got["u"].map(h2a), "v": got["v"].map(h2a)})
+                    # same partition of the nodes as scipy (roots differ with hashed ids)
+                    same = _same_partition(got, want)
+                    print(
+                        json.dumps(
+                            {
+                                "bench": "spark_components",
+                                "inputs": n,
+                                "edges": len(edges),
+                                "shuffle_partitions": parts,
+                                "ids": ids,
+                                "local_first": local_first,
+                                "s": round(took, 2),
+                                "same_components_as_scipy": same,
+                            }
+                        ),
+                        flush=True,
+                    )
+    spark.stop()
+
+
+def _scipy_roots(codes: np.ndarray, m: int, names: np.ndarray) -> dict[str, str]:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(names)
+    g = coo_matrix((np.ones(m, np.int8), (codes[:m], codes[m:])), shape=(n, n))
+    _, labels = connected_components(g, directed=False)
+    return dict(zip(names, labels, strict=True))
+
+
+def _same_partition(mapping: pd.DataFrame, labels: dict[str, Any]) -> bool:
+    """True when node -> root (roots left out) groups the nodes as ``labels`` does."""
+    root = dict(zip(mapping["u"], mapping["v"], strict=True))
+    groups: dict[Any, set[Any]] = {}
+    for node in labels:
+        groups.setdefault(root.get(node, node), set()).add(node)
+    return sorted(len(g) for g in groups.values()) == sorted(
+        pd.Series(labels).value_counts().tolist()
+    ) and all(len({labels[x] for x in g}) == 1 for g in groups.values())
 
 
 def bench_match(n_ads: int, n_payments: int, days: float = 30.0) -> None:
@@ -307,6 +502,22 @@ def main() -> None:
     c.add_argument("--inputs", type=int, nargs="+", default=[100_000, 1_000_000])
     s = sub.add_parser("spark")
     s.add_argument("--inputs", type=int, nargs="+", default=[2_000, 20_000, 100_000])
+    s.add_argument(
+        "--scale",
+        action="store_true",
+        help="issue 17's generator (real-length ids), chain cluster on the folder, fresh processes",
+    )
+    s.add_argument("--master", default="local[2]", help="Spark master with --scale")
+    s.add_argument("--workdir", type=Path, help="where the ingest folders go (default: temp)")
+    for name in ("_local_child", "_spark_child"):
+        cc = sub.add_parser(name)
+        cc.add_argument("chain_dir")
+        cc.add_argument("out")
+        if name == "_spark_child":
+            cc.add_argument("master")
+    sl = sub.add_parser("spark-levers", help="the Spark components alone, each lever on/off")
+    sl.add_argument("--inputs", type=int, nargs="+", default=[1_000_000])
+    sl.add_argument("--partitions", type=int, nargs="+", default=[2, 8])
     m = sub.add_parser("match")
     m.add_argument("--ads", type=int, default=100_000)
     m.add_argument("--payments", type=int, default=1_000_000)
@@ -319,8 +530,17 @@ def main() -> None:
             bench_scale(args.inputs, Path(tmp), args.networkx_max, args.keep, args.repeat)
     elif args.what == "cluster":
         bench_cluster(args.inputs)
+    elif args.what == "_local_child":
+        _local_child(args.chain_dir, args.out)
+    elif args.what == "_spark_child":
+        _spark_child(args.chain_dir, args.out, args.master)
+    elif args.what == "spark" and args.scale:
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            bench_spark_scale(args.inputs, Path(tmp), args.master)
     elif args.what == "spark":
         bench_spark(args.inputs)
+    elif args.what == "spark-levers":
+        bench_spark_levers(args.inputs, args.partitions)
     else:
         bench_match(args.ads, args.payments, args.days)
 

@@ -106,6 +106,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--truth", type=Path, help="simulator truth_ad_tx.parquet: report precision/recall"
     )
+    p.add_argument(
+        "--spark-master", default="local[*]", help="Spark master for --engine spark (local[*])"
+    )
     p.set_defaults(func=_match, **fields_of(MATCH), **fields_of(CHAIN))
 
 
@@ -167,28 +170,48 @@ def _match(args: argparse.Namespace) -> int:
     from adowner.chain.rates import read_rates
     from adowner.chain.tables import MATCHES, write_table
 
-    spark = None
-    if args.engine == "spark":
+    rule = {
+        "window_minutes": args.window_minutes,
+        "minutes_after": args.minutes_after,
+        "tol": args.tol,
+        "tol_sponsored": args.tol_sponsored,
+    }
+    site = M.read_address_list(args.site_addresses) if args.site_addresses else None
+    seeds = M.read_address_list(args.site_seed_addresses) if args.site_seed_addresses else None
+    if args.engine == "spark":  # DataFrame operations end to end, written by Spark
         from adowner.chain.spark import spark_session
 
-        spark = spark_session()
+        summary = M.match_chain_spark(
+            spark_session(args.spark_master),
+            args.ads,
+            args.chain,
+            read_rates(args.rates),
+            args.out,
+            site=site,
+            site_seeds=seeds,
+            clusters=args.clusters,
+            policy=args.heuristics,
+            average_minutes=args.average_minutes,
+            **rule,
+        )
+        summary["rule"] = rule
+        if args.truth:
+            matches = pd.read_parquet(args.out)
+            summary["evaluation"] = M.evaluate(matches, pd.read_parquet(args.truth))
+        write_json(summary, args.out.with_suffix(".json"))
+        print(json.dumps(summary, indent=2))
+        return 0
     run = M.match_chain(
         M.ads_to_match(args.ads),
         args.chain,
         read_rates(args.rates),
-        site=M.read_address_list(args.site_addresses) if args.site_addresses else None,
-        site_seeds=(
-            M.read_address_list(args.site_seed_addresses) if args.site_seed_addresses else None
-        ),
+        site=site,
+        site_seeds=seeds,
         clusters=args.clusters,
         policy=args.heuristics,
-        window_minutes=args.window_minutes,
-        minutes_after=args.minutes_after,
-        tol=args.tol,
-        tol_sponsored=args.tol_sponsored,
         average_minutes=args.average_minutes,
         engine=args.engine,
-        spark=spark,
+        **rule,
     )
     matches, payments = run.matches, run.payments
     write_table(matches, MATCHES, args.out)
@@ -198,12 +221,7 @@ def _match(args: argparse.Namespace) -> int:
         "payments": len(payments),
         "payments_without_first_seen": payments.attrs.get("no_first_seen", 0),
         "status": {str(k): int(v) for k, v in matches["match_status"].value_counts().items()},
-        "rule": {
-            "window_minutes": args.window_minutes,
-            "minutes_after": args.minutes_after,
-            "tol": args.tol,
-            "tol_sponsored": args.tol_sponsored,
-        },
+        "rule": rule,
         "policy": run.policy,
     }
     if args.truth:

@@ -26,9 +26,11 @@ How the local engine runs (issue 17: at most twice the bare algorithm's time):
 | engine  | how                                                                             |
 |---------|---------------------------------------------------------------------------------|
 | local   | the steps above                                                                 |
-| spark   | the guard (the same ``chain.coinjoin.RULES`` functions, over per-transaction    |
-|         | Spark aggregates), the edges, the change rules and the components (large-star/  |
-|         | small-star, checkpointed) as DataFrame operations: ``chain.spark.cluster_spark``|
+| spark   | the read, the guard (the same ``chain.coinjoin.RULES`` functions, over          |
+|         | per-transaction Spark aggregates), the edges, the change rules, the components  |
+|         | (hashed ids, local contraction, large-star/small-star) and the writes as        |
+|         | DataFrame operations (``chain.spark.cluster_spark``); only counts reach the     |
+|         | driver                                                                          |
 
 Requires: an ingest folder (``transactions``, ``inputs``, ``outputs`` Parquet).
 
@@ -39,6 +41,13 @@ the CoinJoin rule that left the transaction out), ``<stem>_links.parquet`` (``tx
 address``: every link and the rule that made it; ``address`` is the change output for a change
 rule and null for ``multi_input``, which joins all the transaction's input addresses) and
 ``<stem>.json`` (counts, sizes, policy, timings by stage).
+
+With ``engine="spark"`` the three outputs are Parquet *folders* of ``part-*.parquet`` files
+written by Spark's executors (each into a temporary folder beside its target, then renamed);
+the policy, which Spark's writer cannot put into a footer, is in ``<stem>.json``
+(``chain.policy.read_policy`` reads either layout). pandas, pyarrow and polars read such a
+folder as one table (``pd.read_parquet("clusters.parquet")``), so ``chain match --clusters``
+and ``link --chain`` take both.
 
 Example::
 
@@ -51,6 +60,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -615,8 +625,12 @@ def cluster_tables(
 
 
 def _write(table: pa.Table, path: Path) -> None:
+    """One Parquet file, atomically; a Parquet folder of the Spark engine at ``path`` is
+    replaced (removed once the new file is complete, just before the rename)."""
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+        if path.is_dir():
+            shutil.rmtree(path)
 
 
 def write_clusters(clusters: pd.DataFrame, path: str | os.PathLike[str], policy: Policy) -> None:
@@ -655,14 +669,15 @@ def cluster_dir(
         session = spark or spark_session()
         if p.has("known_payee_change") and not payees:
             p = p.without("known_payee_change", NO_PAYEES)
-        ins, outs = _read_chain_spark(session, Path(chain_dir))
-        n_inputs = int(ins.count())
-        read_s = time.perf_counter() - t0
-        res = _spark_result(ins, outs, p, payees, {}, n_inputs)
-    else:
-        inputs, outputs = read_chain(chain_dir)
-        read_s = time.perf_counter() - t0
-        res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
+        stats = _cluster_dir_spark(session, Path(chain_dir), Path(out), p, payees)
+        stats["total_s"] = time.perf_counter() - t0
+        stats["inputs_per_s"] = stats["inputs"] / stats["total_s"] if stats["total_s"] else None
+        write_json(stats, Path(out).with_suffix(".json"))
+        _log_summary(stats)
+        return stats
+    inputs, outputs = read_chain(chain_dir)
+    read_s = time.perf_counter() - t0
+    res = cluster_frames(inputs, outputs, policy=p, payees=payees, engine=engine, spark=spark)
     stats = res.stats
     stats["stages_s"] = {"read_s": read_s, **stats["stages_s"]}
     t = time.perf_counter()
@@ -675,6 +690,11 @@ def cluster_dir(
     stats["total_s"] = time.perf_counter() - t0
     stats["inputs_per_s"] = stats["inputs"] / stats["total_s"] if stats["total_s"] else None
     write_json(stats, out.with_suffix(".json"))
+    _log_summary(stats)
+    return stats
+
+
+def _log_summary(stats: dict[str, Any]) -> None:
     log.info(
         "%d addresses in %d clusters (largest %d); %d transactions skipped by the CoinJoin guard",
         stats["addresses"],
@@ -682,4 +702,98 @@ def cluster_dir(
         stats["largest_cluster"],
         stats["skipped_transactions"],
     )
+
+
+def _cluster_dir_spark(
+    spark: Any, chain_dir: Path, out: Path, policy: Policy, payees: set[str] | None
+) -> dict[str, Any]:
+    """``cluster_dir(engine="spark")``: read, rules, components and the three outputs written by
+    Spark's executors; only counts come back to the driver (for the JSON summary).
+
+    Layout: ``out`` (``clusters.parquet``), ``<stem>_skipped.parquet`` and
+    ``<stem>_links.parquet`` are Parquet *folders* of part files (Spark's writer), each
+    written into a temporary folder beside its target and renamed into place
+    (:func:`adowner._io.atomic_dir`). Spark's writer cannot put the policy into the Parquet
+    footer, so it is, with the stats, in ``<stem>.json`` beside the folders
+    (``chain.policy.read_policy`` reads the footer or that JSON). A folder holds only its
+    ``part-*.parquet`` files, so pyarrow, pandas and polars read it as one table; the
+    clusters' part files are in order of first appearance, as the local engine's rows. The folders must
+    be on a file system that the driver and every executor see (local disk for ``local[*]``
+    or a one-machine standalone cluster; HDFS or an object store beyond).
+    """
+    from pyspark.sql import functions as F
+
+    from adowner.chain.spark import cluster_spark, write_parquet_dir
+
+    stages: dict[str, float] = {}
+    t = time.perf_counter()
+    ins, outs = _read_chain_spark(spark, chain_dir)
+    stages["read_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    r = cluster_spark(ins, outs, policy, payees)
+    n_edges = int(r["edges"].count())
+    n_inputs = int(r["tx_inputs"].agg(F.sum("n_in")).first()[0] or 0)  # checkpointed: cheap
+    stages["rules_and_components_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out.with_suffix(".json").unlink(missing_ok=True)  # the summary is written last
+    clusters = r["clusters"].orderBy("first_seen.side", "first_seen.row")
+    write_parquet_dir(clusters.select("address", "cluster_id", "cluster_size"), out)
+    write_parquet_dir(r["skipped"], out.with_name(f"{out.stem}_skipped.parquet"))
+    write_parquet_dir(r["links"], out.with_name(f"{out.stem}_links.parquet"))
+    stages["write_s"] = time.perf_counter() - t
+    # The summary's counts: clusters from the per-cluster table, rules from the written folders.
+    t = time.perf_counter()
+    c = (
+        r["per_cluster"]
+        .agg(
+            F.sum("cluster_size").alias("addresses"),
+            F.count(F.lit(1)).alias("clusters"),
+            F.max("cluster_size").alias("largest"),
+            F.sum((F.col("cluster_size") >= 2).cast("int")).alias("multi"),
+        )
+        .first()
+    )
+    skipped_by_rule = {
+        str(row["rule"]): int(row["count"])
+        for row in spark.read.parquet(str(out.with_name(f"{out.stem}_skipped.parquet")))
+        .groupBy("rule")
+        .count()
+        .collect()
+    }
+    by_rule = {
+        str(row["rule"]): int(row["count"])
+        for row in spark.read.parquet(str(out.with_name(f"{out.stem}_links.parquet")))
+        .groupBy("rule")
+        .count()
+        .collect()
+    }
+    stages["counts_s"] = time.perf_counter() - t
+    change_links = {
+        rule: by_rule.get(rule, 0)
+        for rule in ("known_payee_change", "one_time_change")
+        if policy.has(rule)
+    }
+    stats: dict[str, Any] = {
+        "engine": "spark",
+        "policy": policy.to_json(),
+        "coinjoin_guard": bool(policy.guard_rules),
+        "addresses": int(c["addresses"] or 0),
+        "clusters": int(c["clusters"]),
+        "largest_cluster": int(c["largest"] or 0),
+        "clusters_with_2_or_more": int(c["multi"] or 0),
+        "edges": n_edges,
+        "inputs": n_inputs,
+        "skipped_transactions": sum(skipped_by_rule.values()),
+        "skipped_by_rule": dict(sorted(skipped_by_rule.items())),
+        "links_by_rule": {
+            "multi_input": by_rule.get("multi_input", 0) if policy.has("multi_input") else 0,
+            **change_links,
+        },
+        "layout": "parquet folders (Spark part files); policy in _policy.json and here",
+        "spark_master": str(spark.sparkContext.master),
+        "shuffle_partitions": int(spark.conf.get("spark.sql.shuffle.partitions")),
+        "stages_s": stages,
+    }
+    if "known_payee_change" in change_links:
+        stats["payee_change_links"] = change_links["known_payee_change"]
     return stats

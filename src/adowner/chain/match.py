@@ -18,7 +18,12 @@ It scales by sorting, not by pairs: payments are sorted by (first-seen minute, U
 packed into one int64 key, and each ad looks up its window with two binary searches per
 minute (``numpy.searchsorted``); only true candidates are ever materialised. Cost is
 O((A·W + P) log P) for A ads, P payments, W window minutes. ``engine="spark"`` does the same as
-an equi-join on the minute bucket plus a range filter, for data beyond one machine.
+an equi-join on the minute bucket plus a range filter, for data beyond one machine:
+:func:`match_chain_spark` (``chain match --engine spark``) runs the whole step as DataFrame
+operations (ads and the ingest folder read by Spark, USD values on the executors, the join,
+the ranking, the payer clusters) and writes a Parquet folder with Spark's writer
+(``chain.spark.match_spark``); it gives the local engine's matches, timestamps in
+microseconds.
 
 Requires: ads with ``ad_id, posted_at, price_usd, sponsored``; an ingest folder with
 ``first_seen`` filled (``chain ingest --mempool-log``); a rate series; site addresses.
@@ -385,3 +390,143 @@ def match_chain(
     payments = payments_to_site(chain_dir, site)
     matches = match_ads(ads, payments, rates, inputs=inputs, clusters=cl, **rule)
     return MatchRun(matches, payments, site, cl, clusters is None, policy_json, stats)
+
+
+def ads_spark(spark: Any, path: str | os.PathLike[str]) -> Any:
+    """:func:`ads_to_match` as a Spark DataFrame, with ``ad_row`` (the file's row order).
+
+    A Parquet ads file whose ``posted_at`` is a timestamp is read by Spark itself; CSV, JSONL,
+    prepared folders and text times are parsed by :func:`ads_to_match` (pandas' time parser,
+    so that both engines read the same times) and handed to Spark.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyspark.sql import functions as F
+
+    p = Path(path)
+    if p.is_file() and p.suffix == ".parquet":
+        schema = pq.read_schema(p)
+        if "posted_at" in schema.names and pa.types.is_timestamp(schema.field("posted_at").type):
+            df = spark.read.parquet(str(p))  # nanoseconds as longs (spark_session's conf)
+            if schema.field("posted_at").type.unit == "ns":
+                df = df.withColumn("posted_at", F.timestamp_micros(F.expr("posted_at div 1000")))
+            missing = [c for c in AD_COLUMNS if c not in df.columns]
+            if missing:
+                raise InputError(f"ads file lacks column(s) {missing}", path=str(p))
+            sponsored = (
+                F.lower(F.col("sponsored").cast("string")).isin("true", "1", "yes")
+                if "sponsored" in df.columns
+                else F.lit(False)
+            )
+            return df.select(
+                F.monotonically_increasing_id().alias("ad_row"),
+                F.col("ad_id").cast("string").alias("ad_id"),
+                "posted_at",
+                F.col("price_usd").cast("double").alias("price_usd"),
+                F.coalesce(sponsored, F.lit(False)).alias("sponsored"),
+            )
+    ads = ads_to_match(p).reset_index(drop=True)
+    ads.insert(0, "ad_row", np.arange(len(ads), dtype=np.int64))
+    return spark.createDataFrame(
+        ads, "ad_row long, ad_id string, posted_at timestamp, price_usd double, sponsored boolean"
+    )
+
+
+def match_chain_spark(
+    spark: Any,
+    ads: Any,
+    chain_dir: str | os.PathLike[str],
+    rates: pd.Series,
+    out: str | os.PathLike[str],
+    *,
+    site: np.ndarray | None = None,
+    site_seeds: np.ndarray | None = None,
+    clusters: str | os.PathLike[str] | None = None,
+    policy: Any = None,
+    **rule: Any,
+) -> dict[str, Any]:
+    """:func:`match_chain` on Spark, end to end as DataFrame operations; writes ``out``.
+
+    ``ads``: a Spark DataFrame of :func:`ads_spark` (or a path to read with it). The ingest
+    folder's outputs, transactions and inputs are read by Spark; clusters are read from
+    ``clusters`` (a file or the Spark engine's folder) or made now with
+    ``chain.spark.cluster_spark`` under ``policy``, the site's addresses as known payees; the
+    site is ``site`` or the clusters of ``site_seeds``. Payments, USD values, the window join
+    and the ranking: ``chain.spark.match_spark``. ``out`` is written by Spark's writer as a
+    Parquet folder of part files, atomically (``chain.spark.write_parquet_dir``), in the ads'
+    order, with the columns of ``chain.tables.MATCHES`` (timestamps in microseconds). Returns
+    the counts of the summary; only counts reach the driver.
+    """
+    from pyspark.sql import functions as F
+
+    from adowner.chain.cluster import NO_PAYEES, _policy_of, _read_chain_spark
+    from adowner.chain.policy import read_policy
+    from adowner.chain.spark import cluster_spark, match_spark, payments_spark, write_parquet_dir
+
+    if (site is None) == (site_seeds is None):
+        raise InputError(
+            "give the site's addresses or its seed addresses (one of them)", field="site"
+        )
+    opts = {
+        "window_minutes": MATCH.window_minutes,
+        "minutes_after": MATCH.minutes_after,
+        "tol": MATCH.tol,
+        "tol_sponsored": MATCH.tol_sponsored,
+        "average_minutes": MATCH.average_minutes,
+        **{k: v for k, v in rule.items() if v is not None and k not in ("engine", "spark")},
+    }
+    d = Path(chain_dir)
+    ads_df = ads if not isinstance(ads, (str, os.PathLike)) else ads_spark(spark, ads)
+    known = [str(a) for a in (site if site is not None else site_seeds)]  # type: ignore[union-attr]
+    known_df = spark.createDataFrame([(a,) for a in known], "address string")
+    policy_json: dict[str, Any] | None
+    if clusters is None:
+        p = _policy_of(policy, None, False)
+        if p.has("known_payee_change") and not known:
+            p = p.without("known_payee_change", NO_PAYEES)
+        ins, outs = _read_chain_spark(spark, d)
+        cl = cluster_spark(ins, outs, p, set(known))["clusters"].select("address", "cluster_id")
+        policy_json = p.to_json()
+    else:
+        cl = spark.read.parquet(str(clusters)).select("address", "cluster_id")
+        try:
+            policy_json = read_policy(clusters).to_json()
+        except InputError:
+            policy_json = None
+    cl = cl.localCheckpoint(eager=True)
+    if site is None:
+        ids = cl.join(known_df, "address", "left_semi").select("cluster_id").distinct()
+        site_df = cl.join(ids, "cluster_id", "left_semi").select("address")
+        if site_df.limit(1).count() == 0:
+            raise InputError("none of the seed addresses is in the clusters", field="address")
+    else:
+        site_df = known_df
+    outputs = spark.read.parquet(str(d / "outputs.parquet"))
+    transactions = spark.read.parquet(str(d / "transactions.parquet"))
+    inputs = spark.read.parquet(str(d / "inputs.parquet")).select("txid", "index", "address")
+    payments = payments_spark(outputs, transactions, site_df).localCheckpoint(eager=True)
+    counts = payments.agg(
+        F.count(F.lit(1)).alias("payments"),
+        F.sum(F.col("seen_us").isNull().cast("int")).alias("no_first_seen"),
+    ).first()
+    no_first_seen = int(counts["no_first_seen"] or 0)
+    if no_first_seen:
+        log.warning(
+            "%d payments to the site have no first-seen time; they cannot match", no_first_seen
+        )
+    matches = match_spark(ads_df, payments, rates, inputs=inputs, clusters=cl, **opts)
+    write_parquet_dir(matches, out)
+    status = {
+        str(r["match_status"]): int(r["count"])
+        for r in spark.read.parquet(str(out)).groupBy("match_status").count().collect()
+    }
+    return {
+        "ads": sum(status.values()),
+        "site_addresses": int(site_df.count()),
+        "payments": int(counts["payments"]) - no_first_seen,
+        "payments_without_first_seen": no_first_seen,
+        "status": status,
+        "policy": policy_json,
+        "engine": "spark",
+        "spark_master": str(spark.sparkContext.master),
+    }

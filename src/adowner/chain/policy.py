@@ -199,9 +199,22 @@ class Policy:
 
 
 def read_policy(path: str | os.PathLike[str]) -> Policy:
-    """The policy a ``clusters.parquet`` was made with (its schema metadata)."""
+    """The policy a ``clusters.parquet`` was made with: its schema metadata (the local engine's
+    file) or, for the Spark engine's folder of part files, the ``policy`` of the JSON summary
+    beside it (``clusters.json``)."""
     import pyarrow.parquet as pq
 
+    if os.path.isdir(path):
+        summary = os.path.splitext(os.fspath(path))[0] + ".json"
+        try:
+            with open(summary, encoding="utf-8") as fh:
+                return Policy.from_json(json.load(fh)["policy"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(
+                f"a clusters folder needs its summary {os.path.basename(summary)} beside it "
+                f"with the policy ({type(exc).__name__})",
+                path=str(path),
+            ) from None
     meta = pq.read_schema(path).metadata or {}
     if METADATA_KEY not in meta:
         raise InputError(
