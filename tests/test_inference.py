@@ -48,18 +48,23 @@ def test_embed_contract(folder: Path, texts: list[str], monkeypatch) -> None:
         enc.embed("one string")
 
 
-def test_auto_takes_torch_bf16_on_a_native_bf16_cpu(
-    folder: Path, texts: list[str], monkeypatch
+@pytest.mark.parametrize("openvino", [True, False])
+def test_auto_takes_bf16_on_a_native_bf16_cpu(
+    folder: Path, texts: list[str], monkeypatch, openvino: bool
 ) -> None:
-    """Where the CPU has native bf16, auto is PyTorch under bf16 autocast (faster than ONNX
-    fp32 there), close to fp32; an explicit fp32 still gets ONNX."""
+    """Where the CPU has native bf16, auto is OpenVINO bf16 (PyTorch under bf16 autocast where
+    OpenVINO is not installed): faster than ONNX fp32 there, close to fp32; an explicit fp32
+    still gets ONNX."""
     from adowner import hardware
     from adowner.export import inference
 
+    if openvino:
+        pytest.importorskip("openvino")
     monkeypatch.setattr(inference, "native_bf16_cpu", lambda: True)
     monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "openvino_available", lambda: openvino)
     enc = adowner.load(str(folder))
-    assert (enc.backend, enc.precision) == ("torch", "bf16")
+    assert (enc.backend, enc.precision) == ("openvino" if openvino else "torch", "bf16")
     exact = adowner.load(str(folder), precision="fp32")
     assert (exact.backend, exact.precision) == ("onnx", "fp32")
     assert cosines(enc.embed(texts), exact.embed(texts)).min() >= 0.99
@@ -79,15 +84,27 @@ def test_fastest_exact_path_follows_the_machine(monkeypatch) -> None:
     monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(hardware, "openvino_available", lambda: True)
     bf16 = path(has_onnx=True)
-    assert bf16.name == "torch-bf16-cpu"
+    assert bf16.name == "openvino-bf16-cpu"
     assert "avx512_bf16" in bf16.reason
+    assert path(has_onnx=False).name == "torch-bf16-cpu"  # OpenVINO compiles model.onnx
+    assert path(backend="openvino", has_onnx=True).name == "openvino-bf16-cpu"
+    assert path(backend="openvino", precision="fp32", has_onnx=True).name == "openvino-fp32-cpu"
+    monkeypatch.setattr(hardware, "openvino_available", lambda: False)
+    assert path(has_onnx=True).name == "torch-bf16-cpu"  # a trimmed install without OpenVINO
     assert path(precision="fp32", has_onnx=True).name == "onnx-fp32-cpu"
     assert path(backend="onnx", has_onnx=True).name == "onnx-fp32-cpu"
     assert path(backend="torch", precision="fp32", has_onnx=True).name == "torch-fp32-cpu"
     monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
     monkeypatch.setattr(hardware, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setattr(hardware, "openvino_available", lambda: True)
     assert path(has_onnx=True).name == "onnx-fp32-cpu"
+    assert path(backend="openvino", has_onnx=True).name == "openvino-fp32-cpu"
+    with pytest.raises(AdownerError, match="OpenVINO bf16 needs a CPU with native bf16"):
+        path(backend="openvino", precision="bf16", has_onnx=True)
+    with pytest.raises(AdownerError, match=r"compiles model\.onnx"):
+        path(backend="openvino", has_onnx=False)
     no_onnx = path(has_onnx=False)
     assert no_onnx.name == "torch-fp32-cpu"
     assert "no model.onnx" in no_onnx.reason
@@ -105,11 +122,15 @@ def runnable_paths() -> list[tuple[str, str, str]]:
     """(backend, precision, device) of every path this machine can run, fp32 reference aside."""
     import torch
 
-    from adowner.hardware import native_bf16_cpu
+    from adowner.hardware import native_bf16_cpu, openvino_available
 
     paths = [("onnx", "fp32", "cpu")]
+    if openvino_available():
+        paths.append(("openvino", "fp32", "cpu"))
     if native_bf16_cpu():
         paths.append(("torch", "bf16", "cpu"))
+        if openvino_available():
+            paths.append(("openvino", "bf16", "cpu"))
     if torch.cuda.is_available():
         paths += [("torch", "fp32", "cuda"), ("torch", "fp16", "cuda")]
         if torch.cuda.is_bf16_supported():
@@ -128,7 +149,7 @@ def test_every_path_this_machine_runs_is_exact(
     assert cosines(enc.embed(texts), ref).min() >= 0.999
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize("backend", ["torch", "onnx", "openvino"])
 def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], backend: str) -> None:
     """Length-sorted, token-budget batches give each ad the embedding it gets alone."""
     enc = adowner.load(folder, backend=backend, token_budget=300)
@@ -137,7 +158,7 @@ def test_batching_does_not_change_embeddings(folder: Path, texts: list[str], bac
     assert cosines(together[:12], alone).min() >= 0.9999
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize("backend", ["torch", "onnx", "openvino"])
 def test_padded_widths_keep_embeddings_and_bound_the_shapes(
     folder: Path, texts: list[str], backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -348,3 +369,21 @@ def test_embed_cli_missing_file(folder: Path, tmp_path: Path, capsys) -> None:
     )
     assert rc == 2
     assert "ads file not found" in capsys.readouterr().err
+
+
+def test_openvino_backend_never_starts_openvino_telemetry(
+    folder: Path, texts: list[str], monkeypatch
+) -> None:
+    """Data is sensitive: the OpenVINO path loads and embeds without ever building OpenVINO's
+    telemetry sender (which lives in its conversion tools, not in the runtime adowner uses)."""
+    pytest.importorskip("openvino")
+    telemetry = pytest.importorskip("openvino_telemetry")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("OpenVINO telemetry was started")
+
+    monkeypatch.setattr(telemetry.Telemetry, "__init__", refuse)
+    monkeypatch.setattr(telemetry.Telemetry, "__new__", refuse)
+    enc = adowner.load(folder, backend="openvino", precision="fp32")
+    assert enc.path.name == "openvino-fp32-cpu"
+    assert enc.embed(texts[:4]).shape == (4, enc.dimension)

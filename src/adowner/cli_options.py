@@ -168,7 +168,7 @@ def no_progress(help: str = "no progress bars") -> Option:
 
 #: the options of :func:`adowner.load` (``embed`` and ``serve``); defaults from ``ENCODER``
 ENCODER_OPTIONS: tuple[Option, ...] = (
-    opt("--backend", default=ENCODER.backend, choices=["auto", "onnx", "torch"]),
+    opt("--backend", default=ENCODER.backend, choices=["auto", "onnx", "torch", "openvino"]),
     opt(
         "--threads",
         type=int,

@@ -12,10 +12,13 @@ Loads what ``adowner export`` wrote (see :mod:`adowner.export.folder`) and embed
    ============  =================================================  =============================
    ``"onnx"``    ``model.onnx`` (pooling, head and L2 norm inside)  ``onnxruntime`` only
    ``"torch"``   ``AutoModel`` + mean pooling + optional dense      ``torch`` + ``transformers``
+   ``"openvino"``  ``model.onnx`` compiled by OpenVINO, fp32 or     ``openvino``
+                 bf16 (CPUs with AVX-512 BF16/AMX)
    ``"auto"``    the fastest exact path on this machine
                  (``adowner.hardware.fastest_exact_path``): torch
-                 fp16 on CUDA, torch bf16 autocast on CPUs with
-                 AVX-512 BF16/AMX, else ONNX fp32 (``model.onnx``)
+                 fp16 on CUDA, OpenVINO bf16 on CPUs with
+                 AVX-512 BF16/AMX (torch bf16 autocast without
+                 OpenVINO), else ONNX fp32 (``model.onnx``)
    ============  =================================================  =============================
 
 Speed comes from ONNX Runtime with fused BERT kernels (``model_ort.onnx``: attention,
@@ -84,7 +87,12 @@ log = get_logger(__name__)
 # PyTorch on the CPU, like ONNX Runtime, runs one single-threaded stream per core on batches of
 # at most 1,024 word pieces (bf16 on a Zen 4: x1.2 one 2-thread stream of wide batches at load
 # 2.7, x3 at load 6-7; issue 18, docs/BENCHMARKS.md); on CUDA one stream of wide batches.
-BATCHING = {"onnx": (512, 8), "torch": (1024, 16), "torch-cuda": (4096, 64)}
+BATCHING = {
+    "onnx": (512, 8),
+    "openvino": (512, 8),  # measured with the ONNX settings: docs/BENCHMARKS.md, issue 18
+    "torch": (1024, 16),
+    "torch-cuda": (4096, 64),
+}
 
 
 def build_normalizer(settings: dict[str, Any] | None) -> Callable[[Sequence[str]], list[str]]:
@@ -121,6 +129,44 @@ class _OnnxBackend:
             feed["token_type_ids"] = np.zeros_like(ids)
         out: np.ndarray = self.session.run(None, feed)[0]
         return out
+
+
+class _OpenVinoBackend:
+    """``model.onnx`` compiled by OpenVINO for the CPU: input_ids, attention_mask ->
+    L2-normalised embedding (the graph does the pooling and the norm).
+
+    ``precision`` ``bf16`` sets ``INFERENCE_PRECISION_HINT`` (bf16 matrix kernels on CPUs with
+    AVX-512 BF16 or AMX; accumulation, softmax and norms stay fp32), ``fp32`` keeps f32. One
+    OpenVINO stream per worker, each worker thread with its own infer request (a request is
+    not thread-safe; ``infer`` releases the GIL). Only ``openvino.Core`` (the runtime) is used:
+    OpenVINO's telemetry lives in its model-conversion tools (``openvino.tools.ovc``), which
+    adowner never calls (``tests/test_inference.py`` holds it to that).
+    """
+
+    def __init__(self, path: Path, precision: str, threads: int, streams: int) -> None:
+        import threading
+
+        import openvino as ov
+        import openvino.properties.hint as hints
+
+        config = {
+            hints.inference_precision: ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
+            "INFERENCE_NUM_THREADS": threads,
+            "NUM_STREAMS": streams,
+        }
+        self.model = ov.Core().compile_model(str(path), "CPU", config)
+        self.input_names = {i.get_any_name() for i in self.model.inputs}
+        self._local = threading.local()
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        req = getattr(self._local, "request", None)
+        if req is None:
+            req = self._local.request = self.model.create_infer_request()
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.input_names:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        result = req.infer(feed)
+        return np.array(next(iter(result.values())), dtype=np.float32)
 
 
 class _TorchBackend:
@@ -191,7 +237,7 @@ class Encoder:
         ``model_id``        the folder's model id (its name unless the config says otherwise)
         ``dimension``       embedding dimension
         ``max_length``      word pieces kept per ad (longer ads are truncated)
-        ``backend``         ``"onnx"`` or ``"torch"``
+        ``backend``         ``"onnx"``, ``"torch"`` or ``"openvino"``
         ``thresholds``      ``{fpr: cosine threshold}`` calibrated on the validation split
         ``workers``         batches run at once (ONNX: one single-threaded stream per core)
         ``device``          ``"cpu"``, or ``"cuda"``/``"cuda:N"`` (PyTorch backend only)
@@ -302,6 +348,24 @@ class Encoder:
                 raise InputError(
                     f"not a loadable ONNX model ({_first_line(exc)})", path=str(net_path)
                 ) from None
+        elif backend == "openvino":
+            if not onnx_path.is_file():
+                raise InputError(f"no {ONNX_NAME}; export with --onnx", path=str(self.folder))
+            # the ONNX backend's layout (measured best for OpenVINO too: docs/BENCHMARKS.md):
+            # one single-threaded stream per core, each on its own batches
+            self.workers = max(1, min(workers or threads, threads))
+            self.net_file = onnx_path.name  # the plain graph: the fused one is ORT-only
+            self.precision = self.path.precision
+            try:
+                self._net = _OpenVinoBackend(onnx_path, self.precision, threads, self.workers)
+            except ImportError:
+                raise AdownerError(
+                    "backend='openvino' needs the OpenVINO runtime: pip install 'openvino>=2025.1'"
+                ) from None
+            except Exception as exc:  # openvino: RuntimeError naming the graph's problem
+                raise InputError(
+                    f"not a model OpenVINO can compile ({_first_line(exc)})", path=str(onnx_path)
+                ) from None
         elif backend == "torch":
             # PyTorch's intra-op thread count is process-wide: `workers` streams (Python
             # threads; PyTorch releases the GIL inside its kernels) of threads // workers
@@ -321,7 +385,9 @@ class Encoder:
                     f"not a loadable PyTorch model ({_first_line(exc)})", path=str(self.folder)
                 ) from None
         else:
-            raise AdownerError(f"unknown backend {backend!r}; use 'auto', 'onnx' or 'torch'")
+            raise AdownerError(
+                f"unknown backend {backend!r}; use 'auto', 'onnx', 'torch' or 'openvino'"
+            )
         self.backend = backend
         default_budget, default_batch = BATCHING[
             "torch-cuda" if backend == "torch" and device != "cpu" else backend
