@@ -360,7 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--concurrency", type=int, default=64, help="workers at once (default 64)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
-        "--backend", default="auto", choices=["auto", "onnx", "torch", "openvino"], help="serve --backend"
+        "--backend",
+        default="auto",
+        choices=["auto", "onnx", "torch", "openvino"],
+        help="serve --backend",
     )
     ap.add_argument(
         "--max-rss-growth-mb", type=float, default=50, help="memory check (default 50 MB)"

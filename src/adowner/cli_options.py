@@ -185,7 +185,7 @@ ENCODER_OPTIONS: tuple[Option, ...] = (
         "--precision",
         default=ENCODER.precision,
         choices=["auto", "fp32", "bf16", "fp16", "int8"],
-        help="PyTorch backend: auto = fp16 on CUDA, bf16 on CPUs with native bf16, else fp32; "
+        help="auto = fp16 on CUDA, bf16 on CPUs with native bf16 (OpenVINO, or PyTorch), else fp32; "
         "int8 (opt-in) = the folder's model_qint8.onnx in ONNX Runtime",
     ),
 )
