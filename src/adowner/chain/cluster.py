@@ -753,20 +753,14 @@ def _cluster_dir_spark(
         )
         .first()
     )
-    skipped_by_rule = {
-        str(row["rule"]): int(row["count"])
-        for row in spark.read.parquet(str(out.with_name(f"{out.stem}_skipped.parquet")))
-        .groupBy("rule")
-        .count()
-        .collect()
-    }
-    by_rule = {
-        str(row["rule"]): int(row["count"])
-        for row in spark.read.parquet(str(out.with_name(f"{out.stem}_links.parquet")))
-        .groupBy("rule")
-        .count()
-        .collect()
-    }
+
+    def rows_by_rule(suffix: str) -> dict[str, int]:
+        """``{rule: rows}`` of a written table (counts only reach the driver)."""
+        table = spark.read.parquet(str(out.with_name(f"{out.stem}_{suffix}.parquet")))
+        return {str(r["rule"]): int(r["count"]) for r in table.groupBy("rule").count().collect()}
+
+    skipped_by_rule = rows_by_rule("skipped")
+    by_rule = rows_by_rule("links")
     stages["counts_s"] = time.perf_counter() - t
     change_links = {
         rule: by_rule.get(rule, 0)
