@@ -21,9 +21,10 @@ Sides (``--sides``, comma-separated):
 * ``onnx-fp32``: ONNX Runtime fp32 (fused graph where the folder has one);
 * ``onnx-int8``: the opt-in ``model_qint8.onnx`` (not exact by design: judged on authorship
   metrics, docs/RESULTS.md);
-* ``openvino-fp32``, ``openvino-bf16``: the folder's ``model.onnx`` compiled by OpenVINO for the
-  CPU with ``INFERENCE_PRECISION_HINT`` f32 / bf16 (bf16 only where the CPU has it), one infer
-  request per stream. Needs ``pip install openvino`` (not a project dependency).
+* ``openvino-fp32``, ``openvino-bf16``: ``adowner.load(DIR, backend="openvino")``, the folder's
+  ``model.onnx`` compiled by OpenVINO with ``INFERENCE_PRECISION_HINT`` f32 / bf16 (bf16 only
+  where the CPU has it), one stream and infer request per worker (``:WORKERS[:PAD_MULTIPLE]``
+  after the side's name changes the layout).
 
 ONNX Runtime has no bf16 or fp16 matrix kernels on x86 CPUs (its CPU provider runs those types
 by casting back to fp32), so no ``onnx-bf16`` side exists.
@@ -38,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -59,34 +59,6 @@ def _cpu() -> dict[str, Any]:
     except OSError:
         pass
     return {"model": model, "flags": flags, "cores": os.cpu_count()}
-
-
-class _OpenVinoNet:
-    """``model.onnx`` compiled by OpenVINO: (ids, mask) -> embedding, one request per thread."""
-
-    def __init__(self, onnx_path: Path, precision: str, threads: int, streams: int) -> None:
-        import openvino as ov
-        import openvino.properties.hint as hints
-
-        core = ov.Core()
-        config = {
-            hints.inference_precision: ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
-            "INFERENCE_NUM_THREADS": threads,
-            "NUM_STREAMS": streams,
-        }
-        self.model = core.compile_model(str(onnx_path), "CPU", config)
-        self.names = {i.get_any_name() for i in self.model.inputs}
-        self._local = threading.local()
-
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        req = getattr(self._local, "req", None)
-        if req is None:
-            req = self._local.req = self.model.create_infer_request()
-        feed = {"input_ids": ids, "attention_mask": mask}
-        if "token_type_ids" in self.names:
-            feed["token_type_ids"] = np.zeros_like(ids)
-        res = req.infer(feed)
-        return np.asarray(next(iter(res.values())), dtype=np.float32)
 
 
 def build_side(folder: Path, side: str) -> Any:
@@ -115,20 +87,15 @@ def build_side(folder: Path, side: str) -> Any:
             enc._net.model = torch.compile(enc._net.model, dynamic=True)
         return enc
     if side.startswith("openvino-"):
-        # openvino-PRECISION[:WORKERS[:PAD_MULTIPLE]]: streams (Python threads, one OpenVINO
-        # stream and infer request each) and batch widths rounded up (static-ish shapes)
+        # openvino-PRECISION[:WORKERS[:PAD_MULTIPLE]]: the library's OpenVINO backend, with
+        # its streams (one per worker) and batch widths rounded up (static-ish shapes)
         head, *opts = side.split(":")
-        precision = head.split("-")[1]
-        workers = int(opts[0]) if opts else None
-        enc = adowner.load(folder, backend="onnx", workers=workers)
+        kwargs: dict[str, Any] = {"backend": "openvino", "precision": head.split("-")[1]}
+        if opts:
+            kwargs["workers"] = int(opts[0])
         if len(opts) > 1:
-            enc.pad_multiple = int(opts[1])
-        threads = os.cpu_count() or 1
-        onnx_path = enc.model_folder.onnx_file or folder / "model.onnx"
-        # default: the same layout as the ONNX side, one single-threaded stream per core
-        enc._net = _OpenVinoNet(onnx_path, precision, threads, streams=enc.workers)
-        enc.net_file = f"openvino {precision}"
-        return enc
+            kwargs["pad_multiple"] = int(opts[1])
+        return adowner.load(folder, **kwargs)
     raise SystemExit(f"unknown side {side!r}")
 
 

@@ -536,33 +536,62 @@ def _spark_result(
     stages["tables_s"] = time.perf_counter() - t
     sizes = clusters_pd.groupby("cluster_id").size()
     rules, counts = np.unique(skipped_pd["rule"].astype(str), return_counts=True)
-    by_rule = links_pd["rule"].value_counts()
+    stats = _spark_stats(
+        policy,
+        addresses=len(clusters_pd),
+        clusters=len(sizes),
+        largest=int(sizes.max()) if len(sizes) else 0,
+        multi=int((sizes >= 2).sum()),
+        edges=int(r["edges"].count()),
+        inputs=n_inputs,
+        skipped_by_rule={str(k): int(v) for k, v in zip(rules, counts, strict=True)},
+        links_by_rule={str(k): int(v) for k, v in links_pd["rule"].value_counts().items()},
+        stages=stages,
+    )
+    return Result(clusters, skipped, links, stats)
+
+
+def _spark_stats(
+    policy: Policy,
+    *,
+    addresses: int,
+    clusters: int,
+    largest: int,
+    multi: int,
+    edges: int,
+    inputs: int,
+    skipped_by_rule: dict[str, int],
+    links_by_rule: dict[str, int],
+    stages: dict[str, float],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The Spark engine's JSON summary from its counts (one shape for the in-memory and the
+    folder paths)."""
     change_links = {
-        rule: int(by_rule.get(rule, 0))
+        rule: int(links_by_rule.get(rule, 0))
         for rule in ("known_payee_change", "one_time_change")
         if policy.has(rule)
     }
+    multi_input = int(links_by_rule.get("multi_input", 0)) if policy.has("multi_input") else 0
     stats: dict[str, Any] = {
         "engine": "spark",
         "policy": policy.to_json(),
         "coinjoin_guard": bool(policy.guard_rules),
-        "addresses": len(clusters_pd),
-        "clusters": len(sizes),
-        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
-        "clusters_with_2_or_more": int((sizes >= 2).sum()),
-        "edges": int(r["edges"].count()),
-        "inputs": n_inputs,
-        "skipped_transactions": len(skipped_pd),
-        "skipped_by_rule": {str(k): int(v) for k, v in zip(rules, counts, strict=True)},
-        "links_by_rule": {
-            "multi_input": int(by_rule.get("multi_input", 0)) if policy.has("multi_input") else 0,
-            **change_links,
-        },
+        "addresses": addresses,
+        "clusters": clusters,
+        "largest_cluster": largest,
+        "clusters_with_2_or_more": multi,
+        "edges": edges,
+        "inputs": inputs,
+        "skipped_transactions": sum(skipped_by_rule.values()),
+        "skipped_by_rule": dict(sorted(skipped_by_rule.items())),
+        "links_by_rule": {"multi_input": multi_input, **change_links},
+        **extra,
         "stages_s": stages,
     }
     if "known_payee_change" in change_links:
         stats["payee_change_links"] = change_links["known_payee_change"]
-    return Result(clusters, skipped, links, stats)
+    return stats
 
 
 def _policy_of(
@@ -762,32 +791,18 @@ def _cluster_dir_spark(
     skipped_by_rule = rows_by_rule("skipped")
     by_rule = rows_by_rule("links")
     stages["counts_s"] = time.perf_counter() - t
-    change_links = {
-        rule: by_rule.get(rule, 0)
-        for rule in ("known_payee_change", "one_time_change")
-        if policy.has(rule)
-    }
-    stats: dict[str, Any] = {
-        "engine": "spark",
-        "policy": policy.to_json(),
-        "coinjoin_guard": bool(policy.guard_rules),
-        "addresses": int(c["addresses"] or 0),
-        "clusters": int(c["clusters"]),
-        "largest_cluster": int(c["largest"] or 0),
-        "clusters_with_2_or_more": int(c["multi"] or 0),
-        "edges": n_edges,
-        "inputs": n_inputs,
-        "skipped_transactions": sum(skipped_by_rule.values()),
-        "skipped_by_rule": dict(sorted(skipped_by_rule.items())),
-        "links_by_rule": {
-            "multi_input": by_rule.get("multi_input", 0) if policy.has("multi_input") else 0,
-            **change_links,
-        },
-        "layout": "parquet folders (Spark part files); policy in _policy.json and here",
-        "spark_master": str(spark.sparkContext.master),
-        "shuffle_partitions": int(spark.conf.get("spark.sql.shuffle.partitions")),
-        "stages_s": stages,
-    }
-    if "known_payee_change" in change_links:
-        stats["payee_change_links"] = change_links["known_payee_change"]
-    return stats
+    return _spark_stats(
+        policy,
+        addresses=int(c["addresses"] or 0),
+        clusters=int(c["clusters"]),
+        largest=int(c["largest"] or 0),
+        multi=int(c["multi"] or 0),
+        edges=n_edges,
+        inputs=n_inputs,
+        skipped_by_rule=skipped_by_rule,
+        links_by_rule=by_rule,
+        stages=stages,
+        layout="parquet folders (Spark part files); policy in the JSON summary beside them",
+        spark_master=str(spark.sparkContext.master),
+        shuffle_partitions=int(spark.conf.get("spark.sql.shuffle.partitions")),
+    )

@@ -716,21 +716,8 @@ def match_spark(
     )
     per_ad = cand.groupBy("ad_row").agg(
         F.sort_array(
-            F.collect_list(
-                F.struct(
-                    "err",
-                    "gap",
-                    "txid",
-                    "pay_row",
-                    "vout",
-                    "value_sat",
-                    "seen_us",
-                    "paid_usd",
-                    "rate_usd",
-                    "rel_error",
-                    "score",
-                )
-            )
+            # every candidate column, sort key (err, then gap) first
+            F.collect_list(F.struct(*cand.columns[1:]))
         ).alias("c")
     )
     per_ad = per_ad.select(
